@@ -1,0 +1,58 @@
+# plsw — make help lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+PLSW := $(or $(CARGO_TARGET_DIR),target)/debug/plsw
+DEMO_DIR ?= demo
+DEMO_YEAR ?= 2025
+DEMO_SCALE ?= 1
+export PLSW_WAREHOUSE ?= $(DEMO_DIR)/warehouse
+
+.PHONY: help build demo demo-data demo-clean test check fmt clippy
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+build: ## Build the plsw binary (dev profile, optimised enough for a province-year)
+	$(CARGO) build --bin plsw
+
+demo-data: build ## Generate a synthetic province-year on the real divisions into demo/data
+	@if [ -f $(DEMO_DIR)/data/README.txt ]; then echo "demo data present in $(DEMO_DIR)/data (make demo-clean to redo)"; \
+	else $(PLSW) generate --out $(DEMO_DIR)/data --year $(DEMO_YEAR) --scale $(DEMO_SCALE); fi
+
+demo: demo-data ## Generate, ingest every feed, print per-feed counts and a sample query
+	$(PLSW) ingest hotline $(DEMO_DIR)/data/hotline
+	$(PLSW) ingest cases $(DEMO_DIR)/data/cases
+	for f in $(DEMO_DIR)/data/platforms/*.csv; do $(PLSW) ingest platforms --as-of $$(basename $$f .csv) $$f || exit 1; done
+	for f in $(DEMO_DIR)/data/staff/*.csv; do $(PLSW) ingest staff --as-of $$(basename $$f .csv) $$f || exit 1; done
+	$(PLSW) ingest funding $(DEMO_DIR)/data/funding
+	$(PLSW) ingest population $(DEMO_DIR)/data/population
+	@echo; echo "== per feed: read = accepted + quarantined =="
+	$(PLSW) sql "SELECT feed, count(*) AS files, sum(rows_read) AS read, sum(rows_accepted) AS accepted, \
+	  sum(rows_quarantined) AS quarantined, sum(rows_read) = sum(rows_accepted) + sum(rows_quarantined) AS balanced \
+	  FROM loads WHERE status = 'committed' GROUP BY feed ORDER BY feed"
+	@echo; echo "== quarantine reasons =="
+	$(PLSW) sql "SELECT feed, reason, count(*) AS n FROM quarantine GROUP BY feed, reason ORDER BY feed, n DESC"
+	@echo; echo "== sample: hotline answer rate by answering city, $(DEMO_YEAR) (current rows) =="
+	$(PLSW) sql "SELECT h.seat_city_code AS city, coalesce(c.name, '省级兜底') AS name, count(*) AS inbound, \
+	  round(100.0 * count(answered_at) / count(*), 1) AS answered_pct \
+	  FROM hotline_calls_current h LEFT JOIN cities c ON c.code = h.seat_city_code \
+	  GROUP BY 1, 2 ORDER BY answered_pct"
+
+demo-clean: ## Remove the demo data and warehouse
+	rm -rf $(DEMO_DIR)
+
+test: ## Run every test (unit, SQL, end-to-end)
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+check: ## Formatting and lints, as CI runs them
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,220 @@
+//! Accumulating converted rows into Arrow record batches of a table's stored schema, and
+//! rejected records into batches of `quarantine`.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Array, Date32Builder, Decimal128Builder, Int64Array,
+    Int64Builder, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::DataType;
+use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
+
+use crate::feeds::{Reject, Row, Value};
+
+/// Rows per record batch handed to the writer.
+pub(crate) const BATCH_ROWS: usize = 16 * 1024;
+
+/// Lineage shared by every row of one load.
+#[derive(Debug, Clone)]
+pub(crate) struct Lineage {
+    pub(crate) load_id: String,
+    pub(crate) feed: &'static str,
+    pub(crate) source: String,
+    /// UTC microseconds.
+    pub(crate) loaded_at: i64,
+    /// Snapshot date, days since the epoch.
+    pub(crate) as_of: Option<i32>,
+}
+
+enum ColumnBuilder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+    Money(Decimal128Builder),
+    List(ListBuilder<StringBuilder>),
+}
+
+impl ColumnBuilder {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Text | Kind::Code(_) | Kind::DivisionCode => {
+                ColumnBuilder::Text(StringBuilder::new())
+            }
+            Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
+            Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+            Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+            Kind::Timestamp => ColumnBuilder::Ts(TimestampMicrosecondBuilder::new()),
+            Kind::Money => ColumnBuilder::Money(Decimal128Builder::new()),
+            Kind::CodeSet(_) => {
+                ColumnBuilder::List(ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
+                    datafusion::arrow::datatypes::Field::new("element", DataType::Utf8, true),
+                )))
+            }
+        }
+    }
+
+    fn append(&mut self, v: &Value) {
+        match (self, v) {
+            (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
+            (ColumnBuilder::Text(b), _) => b.append_null(),
+            (ColumnBuilder::Int(b), Value::Int(i)) => b.append_value(*i),
+            (ColumnBuilder::Int(b), _) => b.append_null(),
+            (ColumnBuilder::Bool(b), Value::Bool(x)) => b.append_value(*x),
+            (ColumnBuilder::Bool(b), _) => b.append_null(),
+            (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
+            (ColumnBuilder::Date(b), _) => b.append_null(),
+            (ColumnBuilder::Ts(b), Value::Ts(t)) => b.append_value(*t),
+            (ColumnBuilder::Ts(b), _) => b.append_null(),
+            (ColumnBuilder::Money(b), Value::Money(m)) => b.append_value(*m),
+            (ColumnBuilder::Money(b), _) => b.append_null(),
+            (ColumnBuilder::List(b), Value::List(items)) => {
+                for i in items {
+                    b.values().append_value(i);
+                }
+                b.append(true);
+            }
+            (ColumnBuilder::List(b), _) => b.append(false),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Text(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int(b) => Arc::new(b.finish()),
+            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
+            ColumnBuilder::Money(b) => Arc::new(
+                b.finish()
+                    .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+                    .expect("valid decimal type"),
+            ),
+            ColumnBuilder::List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Builds batches of a raw table: the feed's columns, then `as_of` and lineage.
+pub(crate) struct RowBatcher {
+    table: &'static Table,
+    columns: Vec<ColumnBuilder>,
+    records: Vec<i64>,
+    lineage: Lineage,
+}
+
+impl RowBatcher {
+    pub(crate) fn new(table: &'static Table, lineage: Lineage) -> Self {
+        RowBatcher {
+            table,
+            columns: table
+                .columns
+                .iter()
+                .map(|c| ColumnBuilder::new(c.kind))
+                .collect(),
+            records: Vec::with_capacity(BATCH_ROWS),
+            lineage,
+        }
+    }
+
+    pub(crate) fn push(&mut self, row: &Row, record: i64) {
+        for (b, v) in self.columns.iter_mut().zip(&row.values) {
+            b.append(v);
+        }
+        self.records.push(record);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The rows pushed since the last call, as a batch of the table's stored schema.
+    pub(crate) fn finish(&mut self) -> RecordBatch {
+        let n = self.records.len();
+        let mut arrays: Vec<ArrayRef> =
+            self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        if self.table.kind == TableKind::Snapshot {
+            arrays.push(Arc::new(Date32Array::from(vec![self.lineage.as_of; n])));
+        }
+        arrays.extend(lineage_arrays(
+            &self.lineage,
+            std::mem::take(&mut self.records),
+        ));
+        RecordBatch::try_new(self.table.schema(), arrays).expect("rows match the table schema")
+    }
+}
+
+fn lineage_arrays(l: &Lineage, records: Vec<i64>) -> Vec<ArrayRef> {
+    let n = records.len();
+    vec![
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            &l.load_id, n,
+        ))),
+        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            &l.source, n,
+        ))),
+        Arc::new(Int64Array::from(records)),
+        Arc::new(TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC")),
+    ]
+}
+
+/// Builds batches of `quarantine`.
+pub(crate) struct QuarantineBatcher {
+    lineage: Lineage,
+    records: Vec<i64>,
+    reasons: StringBuilder,
+    messages: StringBuilder,
+    raws: StringBuilder,
+}
+
+impl QuarantineBatcher {
+    pub(crate) fn new(lineage: Lineage) -> Self {
+        QuarantineBatcher {
+            lineage,
+            records: Vec::new(),
+            reasons: StringBuilder::new(),
+            messages: StringBuilder::new(),
+            raws: StringBuilder::new(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, record: i64, reject: &Reject, raw: &str) {
+        self.records.push(record);
+        self.reasons.append_value(&reject.reason);
+        self.messages.append_value(&reject.message);
+        self.raws.append_value(raw);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub(crate) fn finish(&mut self) -> RecordBatch {
+        let l = &self.lineage;
+        let n = self.records.len();
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                &l.load_id, n,
+            ))),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                l.feed, n,
+            ))),
+            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                &l.source, n,
+            ))),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.records))),
+            Arc::new(self.reasons.finish()),
+            Arc::new(self.messages.finish()),
+            Arc::new(self.raws.finish()),
+            Arc::new(TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC")),
+        ];
+        RecordBatch::try_new(tables::QUARANTINE.schema(), arrays).expect("quarantine schema")
+    }
+}

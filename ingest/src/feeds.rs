@@ -1,0 +1,444 @@
+//! The rules of each file feed (feeds.md): how a record's text becomes a typed row, and which
+//! records are quarantined, with which reason.
+//!
+//! Conversion is driven by the column kinds declared in `plsw-schemas`; each feed adds its
+//! cross-field rules in a `check` function.
+
+use plsw_schemas::codes;
+use plsw_schemas::tables::{self, Kind, Table};
+use plsw_store::Divisions;
+
+use crate::parse;
+
+/// A typed value of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    /// Days since the epoch.
+    Date(i32),
+    /// UTC microseconds.
+    Ts(i64),
+    /// Fen (yuan × 100).
+    Money(i128),
+    List(Vec<&'static str>),
+}
+
+/// Why a record was quarantined: a stable reason code and a readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: String,
+    pub message: String,
+}
+
+fn reject(reason: impl Into<String>, message: impl Into<String>) -> Reject {
+    Reject {
+        reason: reason.into(),
+        message: message.into(),
+    }
+}
+
+/// A converted record, in the table's column order.
+#[derive(Debug, Default)]
+pub struct Row {
+    pub values: Vec<Value>,
+    /// Warnings of an accepted row (an unknown topic kept as `other`).
+    pub warnings: u32,
+    table: Option<&'static Table>,
+}
+
+impl Row {
+    fn idx(&self, name: &str) -> usize {
+        let t = self.table.expect("row of a table");
+        t.columns
+            .iter()
+            .position(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{} has no column {name}", t.name))
+    }
+
+    pub fn get(&self, name: &str) -> &Value {
+        &self.values[self.idx(name)]
+    }
+
+    pub fn set(&mut self, name: &str, v: Value) {
+        let i = self.idx(name);
+        self.values[i] = v;
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn instant(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Value::Ts(v) | Value::Int(v) => Some(*v),
+            Value::Date(d) => Some(*d as i64),
+            _ => None,
+        }
+    }
+}
+
+/// A file feed: its table and its rules.
+#[derive(Debug)]
+pub struct Feed {
+    /// The feed's code in `loads` and `quarantine` (`hotline`, `cases`, …).
+    pub name: &'static str,
+    pub table: &'static Table,
+    /// Columns a file may leave out (their values are then empty); any other missing column
+    /// rejects the file.
+    pub optional_headers: &'static [&'static str],
+    /// Code columns whose empty or unknown values become a default; an unknown one is a warning.
+    pub lenient: &'static [(&'static str, &'static str)],
+    pub check: fn(&mut Row, &Divisions) -> Result<(), Reject>,
+}
+
+impl Feed {
+    pub fn is_snapshot(&self) -> bool {
+        self.table.kind == tables::TableKind::Snapshot
+    }
+
+    pub fn by_name(name: &str) -> Option<&'static Feed> {
+        FILE_FEEDS.iter().copied().find(|f| f.name == name)
+    }
+
+    /// Converts one record's values (in table column order) into a row, or says why not.
+    pub fn convert<'a>(
+        &self,
+        values: impl Iterator<Item = &'a str>,
+        divisions: &Divisions,
+    ) -> Result<Row, Reject> {
+        let mut row = Row {
+            values: Vec::with_capacity(self.table.columns.len()),
+            warnings: 0,
+            table: Some(self.table),
+        };
+        for (col, raw) in self.table.columns.iter().zip(values) {
+            let text = raw.trim();
+            let lenient = self
+                .lenient
+                .iter()
+                .find(|(c, _)| *c == col.name)
+                .map(|(_, d)| *d);
+            if text.is_empty() {
+                let v = match (col.kind, lenient) {
+                    (_, Some(default)) => Value::Text(default.to_string()),
+                    (Kind::Bool, _) => Value::Bool(false),
+                    _ if col.required => {
+                        return Err(reject(
+                            "missing_required",
+                            format!("{} is required but empty", col.name),
+                        ))
+                    }
+                    _ => Value::Null,
+                };
+                row.values.push(v);
+                continue;
+            }
+            let bad = |reason: &str, what: &str| {
+                reject(reason, format!("{}: {text:?} is not {what}", col.name))
+            };
+            let v = match col.kind {
+                Kind::Text | Kind::DivisionCode => Value::Text(text.to_string()),
+                Kind::Code(list) => match (list.parse(text), lenient) {
+                    (Some(code), _) => Value::Text(code.to_string()),
+                    (None, Some(default)) => {
+                        row.warnings += 1;
+                        Value::Text(default.to_string())
+                    }
+                    (None, None) => {
+                        return Err(reject(
+                            format!("unknown_{}", col.name),
+                            format!("{}: {text:?} is not one of {}", col.name, codes_of(list)),
+                        ))
+                    }
+                },
+                Kind::Int => {
+                    Value::Int(parse::integer(text).ok_or_else(|| bad("bad_number", "an integer"))?)
+                }
+                Kind::Bool => Value::Bool(parse::boolean(text).ok_or_else(|| {
+                    bad("bad_boolean", "a boolean (true/false, 1/0, 是/否, Y/N)")
+                })?),
+                Kind::Date => Value::Date(
+                    parse::date(text)
+                        .ok_or_else(|| bad("bad_date", "a date (YYYY-MM-DD or YYYY/M/D)"))?,
+                ),
+                Kind::Timestamp => Value::Ts(parse::local_timestamp(text).ok_or_else(|| {
+                    bad("bad_timestamp", "a local timestamp (YYYY-MM-DD HH:MM:SS)")
+                })?),
+                Kind::Money => {
+                    let fen = parse::money_fen(text).ok_or_else(|| {
+                        bad("bad_amount", "an amount in yuan with at most 2 decimals")
+                    })?;
+                    if fen < 0 {
+                        return Err(reject(
+                            "negative_amount",
+                            format!("{}: {text} is negative", col.name),
+                        ));
+                    }
+                    Value::Money(fen)
+                }
+                Kind::CodeSet(list) => {
+                    let mut items = Vec::new();
+                    for item in text
+                        .split([';', '；'])
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                    {
+                        let code = list.parse(item).ok_or_else(|| {
+                            reject(
+                                format!("unknown_{}", col.name),
+                                format!("{}: {item:?} is not one of {}", col.name, codes_of(list)),
+                            )
+                        })?;
+                        if !items.contains(&code) {
+                            items.push(code);
+                        }
+                    }
+                    Value::List(items)
+                }
+            };
+            row.values.push(v);
+        }
+        (self.check)(&mut row, divisions)?;
+        Ok(row)
+    }
+}
+
+fn codes_of(list: &codes::CodeList) -> String {
+    list.codes
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub const HOTLINE: Feed = Feed {
+    name: "hotline",
+    table: &tables::HOTLINE_CALLS,
+    optional_headers: &[],
+    lenient: &[("topic", "other")],
+    check: check_hotline,
+};
+
+pub const CASES: Feed = Feed {
+    name: "cases",
+    table: &tables::CASES,
+    optional_headers: &[
+        "outcome",
+        "migrant_worker",
+        "amount_recovered_yuan",
+        "closed_on",
+    ],
+    lenient: &[],
+    check: check_case,
+};
+
+pub const PLATFORMS: Feed = Feed {
+    name: "platforms",
+    table: &tables::PLATFORMS,
+    optional_headers: &["services", "equipment", "star_rating"],
+    lenient: &[],
+    check: check_platform,
+};
+
+pub const STAFF: Feed = Feed {
+    name: "staff",
+    table: &tables::STAFF,
+    optional_headers: &["active_to"],
+    lenient: &[],
+    check: check_staff,
+};
+
+pub const FUNDING: Feed = Feed {
+    name: "funding",
+    table: &tables::FUNDING,
+    optional_headers: &[],
+    lenient: &[],
+    check: check_funding,
+};
+
+pub const POPULATION: Feed = Feed {
+    name: "population",
+    table: &tables::POPULATION,
+    optional_headers: &[],
+    lenient: &[],
+    check: check_population,
+};
+
+/// Every feed that arrives as files.
+pub const FILE_FEEDS: &[&Feed] = &[&HOTLINE, &CASES, &PLATFORMS, &STAFF, &FUNDING, &POPULATION];
+
+fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    let seat = row.text("seat_city_code").unwrap_or_default();
+    if !(d.is_city(seat) || seat == plsw_store::PROVINCE_CODE) {
+        return Err(reject(
+            "unknown_seat_city",
+            format!(
+                "seat_city_code {seat:?} is not a city of the province nor the backstop 410000"
+            ),
+        ));
+    }
+    if let Some(caller) = row.text("caller_county_code") {
+        if !d.is_county(caller) {
+            row.set("caller_county_code", Value::Null);
+        }
+    }
+    let queued = row.instant("queued_at").unwrap_or_default();
+    let ended = row.instant("ended_at").unwrap_or_default();
+    if ended < queued {
+        return Err(reject(
+            "ended_before_queued",
+            "ended_at is before queued_at",
+        ));
+    }
+    let answered = row.instant("answered_at");
+    if let Some(a) = answered {
+        if a < queued || a > ended {
+            return Err(reject(
+                "answered_out_of_range",
+                "answered_at is outside [queued_at, ended_at]",
+            ));
+        }
+    }
+    if let Some(r) = row.int("rating") {
+        if !(1..=5).contains(&r) {
+            return Err(reject(
+                "rating_out_of_range",
+                format!("rating {r} is not 1-5"),
+            ));
+        }
+        if answered.is_none() {
+            return Err(reject(
+                "rating_unanswered",
+                "a rating on a call that was not answered",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    let code = row.text("county_code").unwrap_or_default();
+    if !(d.is_county(code) || d.is_city(code)) {
+        return Err(reject(
+            "unknown_county",
+            format!("county_code {code:?} is not a county or city of the province"),
+        ));
+    }
+    if let (Some(a), Some(c)) = (row.instant("accepted_on"), row.instant("closed_on")) {
+        if c < a {
+            return Err(reject(
+                "closed_before_accepted",
+                "closed_on is before accepted_on",
+            ));
+        }
+    }
+    if row.text("case_type") != Some("mediation") {
+        // feeds.md: an outcome on a case that is not a mediation is ignored.
+        row.set("outcome", Value::Null);
+    }
+    Ok(())
+}
+
+fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    let code = row.text("division_code").unwrap_or_default().to_string();
+    let level = row.text("level").unwrap_or_default();
+    let fits = match level {
+        "city" => d.is_city(&code),
+        "county" => d.is_county(&code),
+        "township" => d.is_township(&code),
+        _ => d.is_village(&code),
+    };
+    if !fits {
+        let reason = if d.is_division(&code) {
+            "level_mismatch"
+        } else {
+            "unknown_division"
+        };
+        return Err(reject(
+            reason,
+            format!("division_code {code:?} is not a {level} of the province"),
+        ));
+    }
+    if let Some(s) = row.int("star_rating") {
+        if !(0..=5).contains(&s) {
+            return Err(reject(
+                "star_rating_out_of_range",
+                format!("star_rating {s} is not 0-5"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    let code = row.text("division_code").unwrap_or_default();
+    if !d.is_division(code) {
+        return Err(reject(
+            "unknown_division",
+            format!(
+                "division_code {code:?} is not a city, county, township or village of the province"
+            ),
+        ));
+    }
+    if let (Some(from), Some(to)) = (row.instant("active_from"), row.instant("active_to")) {
+        if to < from {
+            return Err(reject(
+                "active_to_before_from",
+                "active_to is before active_from",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_county_year(row: &Row, d: &Divisions) -> Result<(), Reject> {
+    let code = row.text("county_code").unwrap_or_default();
+    if !d.is_county(code) {
+        return Err(reject(
+            "unknown_county",
+            format!("county_code {code:?} is not a county of the province"),
+        ));
+    }
+    let year = row.int("year").unwrap_or_default();
+    if !(1949..=2100).contains(&year) {
+        return Err(reject("bad_year", format!("year {year} is not plausible")));
+    }
+    Ok(())
+}
+
+fn check_funding(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    check_county_year(row, d)?;
+    let q = row.int("quarter").unwrap_or_default();
+    if !(1..=4).contains(&q) {
+        return Err(reject("bad_quarter", format!("quarter {q} is not 1-4")));
+    }
+    Ok(())
+}
+
+fn check_population(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+    check_county_year(row, d)?;
+    let p = row.int("population").unwrap_or_default();
+    if p < 0 {
+        return Err(reject(
+            "negative_population",
+            format!("population {p} is negative"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

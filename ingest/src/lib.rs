@@ -1,0 +1,18 @@
+//! Ingest: source files → validated Arrow batches → committed Delta tables, with every rejected
+//! record quarantined with its reason, exactly once per file content.
+//!
+//! `load_paths` is the entry point: it resolves PATH arguments, and for each file computes the
+//! load id from feed, content and as-of date, skips a file loaded before, streams its records
+//! (CSV in UTF-8 or GB18030, or XLSX) through the feed's rules in bounded memory, and commits.
+
+mod batch;
+mod error;
+pub mod feeds;
+mod load;
+pub mod parse;
+mod reader;
+pub mod source;
+
+pub use error::{Error, Result};
+pub use feeds::Feed;
+pub use load::{load_file, load_id, load_paths, FileReport, LoadOptions, Outcome};

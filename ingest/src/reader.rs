@@ -1,0 +1,253 @@
+//! Reading a file's records as text, with its header mapped onto a table's columns.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use calamine::{Data, Range, Reader as _, Xlsx};
+use plsw_schemas::tables::Table;
+
+use crate::error::{Error, Result};
+use crate::source::{Encoding, Gb18030Reader};
+
+/// One record of a file: its position (1-based CSV data record, or XLSX sheet row) and its
+/// fields as text, in the file's own column order.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RawRecord {
+    pub(crate) position: i64,
+    pub(crate) fields: Vec<String>,
+}
+
+enum Inner {
+    Csv(Box<csv::Reader<Box<dyn Read>>>, csv::StringRecord),
+    Xlsx {
+        range: Range<Data>,
+        next_row: usize,
+        first_sheet_row: i64,
+    },
+}
+
+/// A file's records, with the header resolved against a table's columns.
+pub(crate) struct Records {
+    inner: Inner,
+    headers: Vec<String>,
+    /// For each table column, the index of its field in the file, if present.
+    map: Vec<Option<usize>>,
+    count: i64,
+}
+
+impl Records {
+    /// Opens a file and resolves its header. A missing column that `header_required` names is a
+    /// file-level error; unknown extra columns are ignored.
+    pub(crate) fn open(
+        path: &Path,
+        encoding: Encoding,
+        table: &Table,
+        header_required: &dyn Fn(&str) -> bool,
+    ) -> Result<Records> {
+        let (inner, headers) = match encoding {
+            Encoding::Xlsx => open_xlsx(path)?,
+            _ => open_csv(path, encoding)?,
+        };
+        let map: Vec<Option<usize>> = table
+            .columns
+            .iter()
+            .map(|c| {
+                headers.iter().position(|h| {
+                    let h = h.trim().trim_start_matches('\u{feff}');
+                    h.eq_ignore_ascii_case(c.name) || c.zh.contains(&h)
+                })
+            })
+            .collect();
+        let missing: Vec<String> = table
+            .columns
+            .iter()
+            .zip(&map)
+            .filter(|(c, m)| m.is_none() && header_required(c.name))
+            .map(|(c, _)| match c.zh.first() {
+                Some(zh) => format!("{} ({zh})", c.name),
+                None => c.name.to_string(),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::MissingColumns {
+                path: path.to_path_buf(),
+                columns: missing.join(", "),
+                found: headers.join(", "),
+            });
+        }
+        Ok(Records {
+            inner,
+            headers,
+            map,
+            count: 0,
+        })
+    }
+
+    /// The next record, or `None` at the end. A read error (I/O, malformed encoding) is
+    /// file-level: the load of this file stops and nothing of it is committed.
+    pub(crate) fn next_into(&mut self, rec: &mut RawRecord, path: &Path) -> Result<bool> {
+        match &mut self.inner {
+            Inner::Csv(rdr, buf) => {
+                let more = rdr.read_record(buf).map_err(|e| Error::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                if !more {
+                    return Ok(false);
+                }
+                self.count += 1;
+                rec.position = self.count;
+                rec.fields.clear();
+                rec.fields.extend(buf.iter().map(str::to_string));
+                Ok(true)
+            }
+            Inner::Xlsx {
+                range,
+                next_row,
+                first_sheet_row,
+            } => {
+                if *next_row >= range.height() {
+                    return Ok(false);
+                }
+                let r = *next_row;
+                rec.position = *first_sheet_row + r as i64;
+                *next_row += 1;
+                rec.fields.clear();
+                rec.fields.extend(
+                    (0..range.width())
+                        .map(|c| range.get((r, c)).map(cell_text).unwrap_or_default()),
+                );
+                self.count += 1;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The value of table column `col` in a record ("" when the file lacks the column).
+    pub(crate) fn value<'r>(&self, rec: &'r RawRecord, col: usize) -> &'r str {
+        match self.map[col] {
+            Some(i) => rec.fields.get(i).map(String::as_str).unwrap_or(""),
+            None => "",
+        }
+    }
+
+    pub(crate) fn header_len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Whether the record has as many fields as the header.
+    pub(crate) fn well_formed(&self, rec: &RawRecord) -> bool {
+        match self.inner {
+            Inner::Csv(..) => rec.fields.len() == self.headers.len(),
+            Inner::Xlsx { .. } => true,
+        }
+    }
+
+    /// The raw values of a record as a JSON object `{header: value}` (text), for quarantine.
+    pub(crate) fn raw_json(&self, rec: &RawRecord) -> String {
+        let mut obj = serde_json::Map::new();
+        for (i, v) in rec.fields.iter().enumerate() {
+            let key = self
+                .headers
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("_extra_{}", i + 1));
+            obj.insert(key, serde_json::Value::String(v.clone()));
+        }
+        serde_json::Value::Object(obj).to_string()
+    }
+
+    /// Whether a record is entirely empty (a blank trailing XLSX row), which is skipped.
+    pub(crate) fn is_blank(rec: &RawRecord) -> bool {
+        rec.fields.iter().all(|f| f.trim().is_empty())
+    }
+}
+
+fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Vec<String>)> {
+    let mut file =
+        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
+    if encoding == Encoding::Utf8Bom {
+        let mut bom = [0u8; 3];
+        file.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
+    }
+    let reader: Box<dyn Read> = match encoding {
+        Encoding::Gb18030 => Box::new(Gb18030Reader::new(file)),
+        _ => Box::new(file),
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(reader);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| Error::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if headers.iter().all(|h| h.trim().is_empty()) {
+        return Err(Error::Read {
+            path: path.to_path_buf(),
+            message: "no header row".into(),
+        });
+    }
+    Ok((Inner::Csv(Box::new(rdr), csv::StringRecord::new()), headers))
+}
+
+fn open_xlsx(path: &Path) -> Result<(Inner, Vec<String>)> {
+    let read_err = |message: String| Error::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
+    let mut book: Xlsx<_> = Xlsx::new(file).map_err(|e| read_err(e.to_string()))?;
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| read_err("the workbook has no sheet".into()))?
+        .map_err(|e| read_err(e.to_string()))?;
+    let headers: Vec<String> = range
+        .rows()
+        .next()
+        .ok_or_else(|| read_err("the first sheet is empty".into()))?
+        .iter()
+        .map(cell_text)
+        .collect();
+    let first_sheet_row = range.start().map(|(r, _)| r as i64 + 1).unwrap_or(1);
+    Ok((
+        Inner::Xlsx {
+            range,
+            next_row: 1,
+            first_sheet_row,
+        },
+        headers,
+    ))
+}
+
+/// A cell as the text a CSV export would hold: date cells as `YYYY-MM-DD` (midnight) or
+/// `YYYY-MM-DD HH:MM:SS`, whole floats without a fraction.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                f.to_string()
+            }
+        }
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(d) if d.time() == chrono::NaiveTime::MIN => d.format("%Y-%m-%d").to_string(),
+            Some(d) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => format!("#DATE?{}", dt.as_f64()),
+        },
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => format!("#ERROR {e:?}"),
+    }
+}

@@ -1,0 +1,155 @@
+//! Query: read-only SQL over the warehouse, and the output formats of results.
+//!
+//! Every table and view is registered in one DataFusion `SessionContext` per caller
+//! (`plsw_store::register_all`). User SQL is planned with DDL, DML and statements such as
+//! `SET` disabled, so it can only read.
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use plsw_store::Warehouse;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The statement is not a read-only query (the caller's fault).
+    #[error("not_read_only: only SELECT, WITH and EXPLAIN are allowed ({0})")]
+    NotReadOnly(String),
+
+    /// The query does not plan: unknown table or column, syntax (the caller's fault).
+    #[error("{0}")]
+    Plan(String),
+
+    /// The query failed while running.
+    #[error("{0}")]
+    Execution(String),
+
+    #[error(transparent)]
+    Warehouse(#[from] plsw_store::Error),
+
+    #[error("formatting the result: {0}")]
+    Format(String),
+}
+
+impl From<DataFusionError> for Error {
+    fn from(e: DataFusionError) -> Self {
+        match e {
+            DataFusionError::Plan(m) | DataFusionError::SQL(_, Some(m)) => Error::Plan(m),
+            DataFusionError::SQL(p, None) => Error::Plan(p.to_string()),
+            DataFusionError::SchemaError(s, _) => Error::Plan(s.to_string()),
+            other => Error::Execution(other.to_string()),
+        }
+    }
+}
+
+/// A session over the warehouse at its latest committed state.
+pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
+    let ctx = SessionContext::new_with_config(config);
+    plsw_store::register_all(&ctx, wh).await?;
+    Ok(ctx)
+}
+
+/// Runs one read-only statement.
+pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let options = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(sql, options)
+        .await
+        .map_err(|e| match e {
+            DataFusionError::Plan(m)
+                if m.contains("not supported")
+                    && (m.contains("DDL") || m.contains("DML") || m.contains("Statement")) =>
+            {
+                Error::NotReadOnly(m)
+            }
+            other => other.into(),
+        })?;
+    Ok(df.collect().await?)
+}
+
+/// Output formats of `plsw sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Renders batches as an aligned table, CSV with a header, or a JSON array of objects.
+pub fn render(batches: &[RecordBatch], format: Format) -> Result<String> {
+    use datafusion::arrow::{csv, json, util::pretty};
+    let err = |e: datafusion::arrow::error::ArrowError| Error::Format(e.to_string());
+    match format {
+        Format::Table => Ok(pretty::pretty_format_batches(batches)
+            .map_err(err)?
+            .to_string()),
+        Format::Csv => {
+            let mut out = Vec::new();
+            {
+                let mut w = csv::WriterBuilder::new().with_header(true).build(&mut out);
+                for b in batches {
+                    w.write(&flatten_nested(b).map_err(err)?).map_err(err)?;
+                }
+            }
+            String::from_utf8(out).map_err(|e| Error::Format(e.to_string()))
+        }
+        Format::Json => {
+            let mut out = Vec::new();
+            {
+                let mut w = json::ArrayWriter::new(&mut out);
+                for b in batches {
+                    w.write(b).map_err(err)?;
+                }
+                w.finish().map_err(err)?;
+            }
+            let mut s = String::from_utf8(out).map_err(|e| Error::Format(e.to_string()))?;
+            if s.is_empty() {
+                s.push_str("[]");
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// CSV has no lists: nested columns (e.g. `platforms.services`) become their display text,
+/// `[mediation, legal_aid]`.
+fn flatten_nested(
+    b: &RecordBatch,
+) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+    use datafusion::arrow::array::{ArrayRef, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use std::sync::Arc;
+    if !b
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (f, a) in b.schema().fields().iter().zip(b.columns()) {
+        if f.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?;
+            let text: StringArray = (0..a.len())
+                .map(|i| (!a.is_null(i)).then(|| fmt.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(a.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}

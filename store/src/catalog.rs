@@ -1,0 +1,122 @@
+//! What analysts see: every table of the contract as a view over the committed rows, plus a
+//! `_current` view per feed with the current state per key, registered in one `SessionContext`.
+//!
+//! The physical Delta tables live only inside the plans of these views: they are registered in
+//! a private context that builds the plans and are never reachable by name from the caller's
+//! context. So rows of a load that never committed (killed mid-way) are invisible everywhere.
+
+use std::sync::Arc;
+
+use datafusion::catalog::MemTable;
+use datafusion::datasource::ViewTable;
+use datafusion::prelude::SessionContext;
+use plsw_schemas::tables::{self, Table, TableKind};
+
+use crate::divisions::{Divisions, PROVINCE_CODE};
+use crate::error::Result;
+use crate::store::Warehouse;
+
+/// Suffix of the view holding the current state per key of a feed table.
+pub const CURRENT_SUFFIX: &str = "_current";
+
+/// The loads whose rows are visible.
+const COMMITTED: &str = "SELECT load_id, load_seq FROM loads WHERE status = 'committed'";
+
+/// Registers every table and view of the warehouse in `ctx`, reading the Delta tables at their
+/// latest versions. Returns the divisions in force.
+pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisions> {
+    let private = wh.raw_context().await?;
+    for t in tables::ALL {
+        let table = wh.table(t).await?;
+        table
+            .update_datafusion_session(&ctx.state())
+            .map_err(crate::error::Error::delta(t.name))?;
+    }
+    let mut views: Vec<(String, String)> = vec![
+        ("loads".into(), "SELECT * FROM loads".into()),
+        (
+            "quarantine".into(),
+            format!("SELECT q.* FROM quarantine q WHERE q.load_id IN (SELECT load_id FROM ({COMMITTED}))"),
+        ),
+    ];
+    for t in tables::FEED_TABLES {
+        views.push((t.name.to_string(), history_sql(t)));
+        views.push((format!("{}{CURRENT_SUFFIX}", t.name), current_sql(t)));
+    }
+    for (name, sql) in views {
+        let plan = private.sql(&sql).await?.into_optimized_plan()?;
+        ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, Some(sql))))?;
+    }
+
+    let divisions = Divisions::load(wh).await?;
+    for def in tables::DIVISION_TABLES {
+        let batch = divisions.batch(def);
+        let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(def.name, Arc::new(mem))?;
+    }
+    ctx.sql(&format!(
+        "CREATE VIEW divisions AS
+         SELECT '{PROVINCE_CODE}' AS code, '河南省' AS name, 'province' AS level, CAST(NULL AS VARCHAR) AS parent_code, 'province' AS kind
+         UNION ALL SELECT code, name, 'city', '{PROVINCE_CODE}', kind FROM cities
+         UNION ALL SELECT code, name, 'county', city_code, kind FROM counties
+         UNION ALL SELECT code, name, 'township', county_code, kind FROM townships
+         UNION ALL SELECT code, name, 'village', township_code, kind FROM villages"
+    ))
+    .await?;
+    Ok(divisions)
+}
+
+fn column_list(t: &Table, alias: &str) -> String {
+    t.stored_columns()
+        .iter()
+        .map(|c| format!("{alias}.{}", c.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every accepted row of committed loads, with lineage.
+fn history_sql(t: &Table) -> String {
+    format!(
+        "SELECT {cols} FROM {name} r WHERE r.load_id IN (SELECT load_id FROM ({COMMITTED}))",
+        cols = column_list(t, "r"),
+        name = t.name
+    )
+}
+
+/// The current state per key: the row of the latest committed load, the later record within a
+/// file. For a snapshot, the current state is per `as_of`: the rows of the last load of that date.
+fn current_sql(t: &Table) -> String {
+    let cols = column_list(t, "r");
+    let key = t
+        .key
+        .iter()
+        .map(|k| format!("r.{k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ranked = |partition: String, extra_from: &str| {
+        format!(
+            "SELECT {cols}, row_number() OVER (PARTITION BY {partition} ORDER BY l.load_seq DESC, r.record DESC) AS rn_
+             FROM {name} r JOIN ({COMMITTED}) l ON r.load_id = l.load_id{extra_from}",
+            name = t.name
+        )
+    };
+    let inner = match t.kind {
+        TableKind::Snapshot => ranked(
+            format!("r.as_of, {key}"),
+            &format!(
+                " JOIN (SELECT as_of AS snap_as_of, max(load_seq) AS snap_seq FROM loads
+                         WHERE status = 'committed' AND feed = '{name}' GROUP BY as_of) latest
+                   ON r.as_of = latest.snap_as_of AND l.load_seq = latest.snap_seq",
+                name = t.name
+            ),
+        ),
+        _ => ranked(key, ""),
+    };
+    let outer = t
+        .stored_columns()
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("SELECT {outer} FROM ({inner}) WHERE rn_ = 1")
+}

@@ -1,0 +1,48 @@
+//! Errors of the warehouse layer, grouped by who is at fault.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configured location cannot be used (the user's to fix).
+    #[error("warehouse location {location:?} is not usable: {reason}")]
+    Location { location: String, reason: String },
+
+    /// A seed or division file is malformed (the user's to fix).
+    #[error("divisions in {path}: {message}")]
+    Divisions { path: PathBuf, message: String },
+
+    /// A table's stored schema is not what this version of plsw expects.
+    #[error("table {table} has an unexpected schema: {message}")]
+    Schema { table: String, message: String },
+
+    /// The Delta layer failed (storage, log, commit).
+    #[error("delta table {table}: {source}")]
+    Delta {
+        table: String,
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+
+    /// Query execution failed inside the warehouse itself.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn delta(table: &str) -> impl FnOnce(deltalake::DeltaTableError) -> Error + '_ {
+        move |source| Error::Delta {
+            table: table.to_string(),
+            source,
+        }
+    }
+}

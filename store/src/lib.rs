@@ -1,0 +1,21 @@
+//! The warehouse: Delta Lake tables on an object-store location, the commit protocol that makes
+//! a load all-or-nothing across tables, and the catalog that registers every table and view in
+//! a DataFusion `SessionContext`.
+//!
+//! ## The commit protocol (see `docs/exactly-once.md`)
+//! Delta commits are atomic per table, not across tables. A load therefore writes its raw rows,
+//! then its quarantined rows, each commit carrying a Delta application transaction
+//! (`txn { appId: load_id }`) so that a rerun can tell the write already happened, and commits its
+//! row in `loads` **last**, as the marker. Every view analysts see keeps only rows whose
+//! `load_id` has a committed `loads` row, so a load killed at any instant is invisible, and the
+//! rerun (same content, same `load_id`) completes it without writing anything twice.
+
+mod catalog;
+mod divisions;
+mod error;
+mod store;
+
+pub use catalog::{register_all, CURRENT_SUFFIX};
+pub use divisions::{Divisions, PROVINCE_CODE};
+pub use error::{Error, Result};
+pub use store::{LoadBook, LoadRecord, TableWriter, Warehouse};

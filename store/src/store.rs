@@ -1,0 +1,458 @@
+//! Opening the warehouse location, creating and writing its Delta tables, and the `loads` marker.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Date32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
+use datafusion::prelude::SessionContext;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, StructType, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
+use plsw_schemas::tables::{self, Table};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Table properties every table gets: logs and removed files are kept for ten years, so a
+/// published assessment can time-travel to the versions it read.
+const RETENTION: &str = "interval 3650 days";
+
+/// Target size of the Parquet files a load writes; a file rolls over past it, so memory stays
+/// bounded whatever the size of the input.
+const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// A warehouse location: a local directory or an object-store URL.
+///
+/// Table handles are cached and brought up to date incrementally, so a command that loads
+/// hundreds of files replays each Delta log once, not once per file.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    url: Url,
+    storage_options: HashMap<String, String>,
+    cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
+}
+
+impl Warehouse {
+    /// Opens (creating if needed) the warehouse at a local directory or URL, and makes sure every
+    /// table of the contract exists, so that queries over an empty warehouse work.
+    pub async fn open(location: &str) -> Result<Self> {
+        let url = deltalake::ensure_table_uri(location).map_err(|e| Error::Location {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        let wh = Warehouse {
+            url,
+            storage_options: HashMap::new(),
+            cache: Arc::default(),
+        };
+        for t in tables::ALL {
+            wh.table(t).await?;
+        }
+        Ok(wh)
+    }
+
+    /// The location, as a URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn table_url(&self, name: &str) -> Result<Url> {
+        self.url
+            .join(&format!("{name}/"))
+            .map_err(|e| Error::Location {
+                location: self.url.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Loads a table at its latest version, creating it empty if it does not exist.
+    pub async fn table(&self, def: &'static Table) -> Result<DeltaTable> {
+        let cached = self
+            .cache
+            .lock()
+            .expect("table cache")
+            .get(def.name)
+            .cloned();
+        let table = match cached {
+            Some(mut t) => {
+                t.update_incremental(None)
+                    .await
+                    .map_err(Error::delta(def.name))?;
+                t
+            }
+            None => self.open_table(def).await?,
+        };
+        self.cache
+            .lock()
+            .expect("table cache")
+            .insert(def.name, table.clone());
+        Ok(table)
+    }
+
+    async fn open_table(&self, def: &Table) -> Result<DeltaTable> {
+        let url = self.table_url(def.name)?;
+        // A local table directory must exist before the log can be listed.
+        let url = deltalake::ensure_table_uri(url.as_str()).map_err(Error::delta(def.name))?;
+        let mut table = DeltaTableBuilder::from_url(url)
+            .map_err(Error::delta(def.name))?
+            .with_storage_options(self.storage_options.clone())
+            .build()
+            .map_err(Error::delta(def.name))?;
+        if !table
+            .verify_deltatable_existence()
+            .await
+            .map_err(Error::delta(def.name))?
+        {
+            return self.create(def, table).await;
+        }
+        table.load().await.map_err(Error::delta(def.name))?;
+        check_schema(def, &table)?;
+        Ok(table)
+    }
+
+    async fn create(&self, def: &Table, table: DeltaTable) -> Result<DeltaTable> {
+        let schema: StructType =
+            def.schema()
+                .as_ref()
+                .try_into_kernel()
+                .map_err(|e| Error::Schema {
+                    table: def.name.to_string(),
+                    message: e.to_string(),
+                })?;
+        table
+            .create()
+            .with_table_name(def.name)
+            .with_comment(def.doc)
+            .with_columns(schema.fields().cloned())
+            .with_configuration_property(TableProperty::LogRetentionDuration, Some(RETENTION))
+            .with_configuration_property(
+                TableProperty::DeletedFileRetentionDuration,
+                Some(RETENTION),
+            )
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(Error::delta(def.name))
+    }
+
+    /// A writer that appends to `def` as part of the load `load_id`, or `None` when a commit of
+    /// that load is already in the table (an earlier run was killed after it).
+    pub async fn writer(&self, def: &'static Table, load_id: &str) -> Result<Option<TableWriter>> {
+        let table = self.table(def).await?;
+        let done = table
+            .snapshot()
+            .map_err(Error::delta(def.name))?
+            .transaction_version(table.log_store().as_ref(), load_id)
+            .await
+            .map_err(Error::delta(def.name))?;
+        if done.is_some() {
+            return Ok(None);
+        }
+        let writer = RecordBatchWriter::for_table(&table)
+            .map_err(Error::delta(def.name))?
+            .with_target_file_size(TARGET_FILE_SIZE);
+        Ok(Some(TableWriter {
+            def,
+            table,
+            writer,
+            app_id: load_id.to_string(),
+            rows: 0,
+        }))
+    }
+
+    /// Replaces the whole content of a (small) table in one commit: the divisions.
+    pub async fn overwrite(&self, def: &'static Table, batches: Vec<RecordBatch>) -> Result<()> {
+        let table = self.table(def).await?;
+        table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .await
+            .map_err(Error::delta(def.name))?;
+        Ok(())
+    }
+
+    /// A DataFusion context with every Delta table registered under its own name and nothing
+    /// else: the warehouse's own bookkeeping reads. Analysts get [`crate::register_all`].
+    pub async fn raw_context(&self) -> Result<SessionContext> {
+        let ctx = SessionContext::new();
+        for t in tables::ALL {
+            let table = self.table(t).await?;
+            table
+                .update_datafusion_session(&ctx.state())
+                .map_err(Error::delta(t.name))?;
+            let provider = table.table_provider().await?;
+            ctx.register_table(t.name, provider)?;
+        }
+        Ok(ctx)
+    }
+
+    /// Every row of `loads` (committed and failed), in commit order.
+    pub async fn loads(&self) -> Result<Vec<LoadRecord>> {
+        let ctx = self.raw_context().await?;
+        let batches = ctx
+            .sql("SELECT * FROM loads ORDER BY load_seq, loaded_at")
+            .await?
+            .collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            for i in 0..b.num_rows() {
+                out.push(LoadRecord::from_batch(b, i));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What `loads` holds now, for deciding which files are loaded and the next `load_seq`.
+    pub async fn load_book(&self) -> Result<LoadBook> {
+        let all = self.loads().await?;
+        let next_seq = all.iter().map(|l| l.load_seq).max().unwrap_or(0) + 1;
+        let committed = all
+            .into_iter()
+            .filter(|l| l.status == "committed")
+            .map(|l| (l.load_id.clone(), l))
+            .collect();
+        Ok(LoadBook {
+            committed,
+            next_seq,
+        })
+    }
+
+    /// Appends a row to `loads`, taking its `load_seq` from the book: for a committed load this
+    /// is the marker that makes its rows visible, so it is the last write of a load.
+    pub async fn record_load(
+        &self,
+        book: &mut LoadBook,
+        mut rec: LoadRecord,
+    ) -> Result<LoadRecord> {
+        rec.load_seq = book.next_seq;
+        let table = self.table(&tables::LOADS).await?;
+        let table = table
+            .write(vec![rec.to_batch()])
+            .with_save_mode(SaveMode::Append)
+            .await
+            .map_err(Error::delta("loads"))?;
+        self.cache
+            .lock()
+            .expect("table cache")
+            .insert(tables::LOADS.name, table);
+        book.next_seq += 1;
+        if rec.status == "committed" {
+            book.committed.insert(rec.load_id.clone(), rec.clone());
+        }
+        Ok(rec)
+    }
+}
+
+/// The loads known to a command: one writer at a time per warehouse (see docs/exactly-once.md).
+#[derive(Debug, Clone, Default)]
+pub struct LoadBook {
+    committed: HashMap<String, LoadRecord>,
+    next_seq: i64,
+}
+
+impl LoadBook {
+    /// The committed load of this id, if any.
+    pub fn committed(&self, load_id: &str) -> Option<&LoadRecord> {
+        self.committed.get(load_id)
+    }
+}
+
+fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
+    let snapshot = table.snapshot().map_err(Error::delta(def.name))?;
+    let stored: Vec<String> = snapshot
+        .schema()
+        .fields()
+        .map(|f| f.name().to_string())
+        .collect();
+    let expected: Vec<String> = def
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    if stored != expected {
+        return Err(Error::Schema {
+            table: def.name.to_string(),
+            message: format!("columns {stored:?}, expected {expected:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// Streams record batches of one load into one table and commits them at once.
+pub struct TableWriter {
+    def: &'static Table,
+    table: DeltaTable,
+    writer: RecordBatchWriter,
+    app_id: String,
+    rows: usize,
+}
+
+impl std::fmt::Debug for TableWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableWriter")
+            .field("table", &self.def.name)
+            .field("app_id", &self.app_id)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl TableWriter {
+    /// Streams a batch into the table's data files (not yet visible).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows();
+        self.writer
+            .write(batch)
+            .await
+            .map_err(Error::delta(self.def.name))
+    }
+
+    /// Commits everything written, together with the load's application transaction.
+    /// Returns the table version created.
+    pub async fn commit(mut self) -> Result<i64> {
+        let name = self.def.name;
+        let adds: Vec<Action> = self
+            .writer
+            .flush()
+            .await
+            .map_err(Error::delta(name))?
+            .into_iter()
+            .map(Action::Add)
+            .collect();
+        let props = CommitProperties::default()
+            .with_application_transaction(Transaction::new(&self.app_id, 1))
+            .with_metadata([(
+                "plsw.load_id".to_string(),
+                serde_json::Value::String(self.app_id.clone()),
+            )]);
+        let snapshot = self.table.snapshot().map_err(Error::delta(name))?;
+        let finalized = CommitBuilder::from(props)
+            .with_actions(adds)
+            .build(
+                Some(snapshot),
+                self.table.log_store(),
+                DeltaOperation::Write {
+                    mode: SaveMode::Append,
+                    partition_by: None,
+                    predicate: None,
+                },
+            )
+            .await
+            .map_err(Error::delta(name))?;
+        Ok(finalized.version() as i64)
+    }
+}
+
+/// A string column as `Utf8`, whatever string type the scan produced (DataFusion reads Parquet
+/// strings as `Utf8View`).
+pub(crate) fn utf8(a: &ArrayRef) -> Result<StringArray> {
+    let cast = datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8)
+        .map_err(|e| Error::DataFusion(e.into()))?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
+/// One row of `loads`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadRecord {
+    pub load_id: String,
+    pub load_seq: i64,
+    pub feed: String,
+    pub source: String,
+    pub content_sha256: String,
+    /// Days since the epoch.
+    pub as_of: Option<i32>,
+    pub encoding: Option<String>,
+    pub status: String,
+    pub message: Option<String>,
+    pub rows_read: i64,
+    pub rows_accepted: i64,
+    pub rows_quarantined: i64,
+    pub warnings: i64,
+    pub bytes: i64,
+    /// Microseconds since the epoch, UTC.
+    pub started_at: i64,
+    pub loaded_at: i64,
+}
+
+impl LoadRecord {
+    fn to_batch(&self) -> RecordBatch {
+        let s = |v: &str| Arc::new(StringArray::from(vec![v.to_string()])) as Arc<dyn Array>;
+        let so =
+            |v: &Option<String>| Arc::new(StringArray::from(vec![v.clone()])) as Arc<dyn Array>;
+        let i = |v: i64| Arc::new(Int64Array::from(vec![v])) as Arc<dyn Array>;
+        let ts = |v: i64| {
+            Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC"))
+                as Arc<dyn Array>
+        };
+        let columns = vec![
+            s(&self.load_id),
+            i(self.load_seq),
+            s(&self.feed),
+            s(&self.source),
+            s(&self.content_sha256),
+            Arc::new(Date32Array::from(vec![self.as_of])) as Arc<dyn Array>,
+            so(&self.encoding),
+            s(&self.status),
+            so(&self.message),
+            i(self.rows_read),
+            i(self.rows_accepted),
+            i(self.rows_quarantined),
+            i(self.warnings),
+            i(self.bytes),
+            ts(self.started_at),
+            ts(self.loaded_at),
+        ];
+        RecordBatch::try_new(tables::LOADS.schema(), columns)
+            .expect("LoadRecord matches the loads schema")
+    }
+
+    fn from_batch(b: &RecordBatch, row: usize) -> LoadRecord {
+        let text = |name: &str| -> Option<String> {
+            let a = utf8(b.column_by_name(name)?).ok()?;
+            (!a.is_null(row)).then(|| a.value(row).to_string())
+        };
+        let int = |name: &str| -> i64 {
+            b.column_by_name(name)
+                .map(|a| a.as_primitive::<Int64Type>().value(row))
+                .unwrap_or(0)
+        };
+        let ts = |name: &str| -> i64 {
+            b.column_by_name(name)
+                .map(|a| a.as_primitive::<TimestampMicrosecondType>().value(row))
+                .unwrap_or(0)
+        };
+        let as_of = b.column_by_name("as_of").and_then(|a| {
+            let a = a.as_primitive::<Date32Type>();
+            (!a.is_null(row)).then(|| a.value(row))
+        });
+        LoadRecord {
+            load_id: text("load_id").unwrap_or_default(),
+            load_seq: int("load_seq"),
+            feed: text("feed").unwrap_or_default(),
+            source: text("source").unwrap_or_default(),
+            content_sha256: text("content_sha256").unwrap_or_default(),
+            as_of,
+            encoding: text("encoding"),
+            status: text("status").unwrap_or_default(),
+            message: text("message"),
+            rows_read: int("rows_read"),
+            rows_accepted: int("rows_accepted"),
+            rows_quarantined: int("rows_quarantined"),
+            warnings: int("warnings"),
+            bytes: int("bytes"),
+            started_at: ts("started_at"),
+            loaded_at: ts("loaded_at"),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Helpers: running the binary, generating a small province-year once, reading tables back.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use plsw_store::Warehouse;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_plsw");
+
+/// Two real cities, small enough for tests: 济源 (one county-level city) and 鹤壁.
+pub const CITIES: &str = "419000,410600";
+
+/// Runs `plsw` on a warehouse.
+pub fn plsw(wh: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("PLSW_WAREHOUSE", wh)
+        .env_remove("PLSW_CRASH_AT")
+        .output()
+        .expect("run plsw")
+}
+
+/// Runs `plsw` and asserts it succeeded; returns stdout.
+pub fn ok(wh: &Path, args: &[&str]) -> String {
+    let out = plsw(wh, args);
+    assert!(
+        out.status.success(),
+        "plsw {args:?} failed ({:?}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The generated test data (seed 7, scale 0.01, two cities), made once and shared by every
+/// test process: generated into a temporary directory, then renamed into place.
+pub fn generated() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let dir = root.join("gen-seed7-s0.01");
+    if dir.join("README.txt").exists() {
+        return dir;
+    }
+    let tmp = tempfile::tempdir_in(&root).expect("tempdir");
+    let out = tmp.path().join("data");
+    let status = Command::new(BIN)
+        .args([
+            "generate",
+            "--out",
+            out.to_str().unwrap(),
+            "--scale",
+            "0.01",
+            "--seed",
+            "7",
+            "--cities",
+            CITIES,
+        ])
+        .status()
+        .expect("run generate");
+    assert!(status.success());
+    // Another process may have won the race; its data is byte-identical (same seed).
+    let _ = std::fs::rename(&out, &dir);
+    assert!(dir.join("README.txt").exists());
+    dir
+}
+
+/// A new warehouse with the test divisions loaded.
+pub fn warehouse() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let wh = tmp.path().join("wh");
+    let data = generated();
+    ok(
+        &wh,
+        &["seeds", "load", data.join("divisions").to_str().unwrap()],
+    );
+    (tmp, wh)
+}
+
+/// Ingests every feed of the generated data; returns the combined stdout.
+pub fn ingest_all(wh: &Path, data: &Path) -> String {
+    let mut out = String::new();
+    for feed in ["hotline", "cases", "funding", "population"] {
+        out += &ok(wh, &["ingest", feed, data.join(feed).to_str().unwrap()]);
+    }
+    for feed in ["platforms", "staff"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(data.join(feed))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            let as_of = f.file_stem().unwrap().to_str().unwrap().to_string();
+            out += &ok(
+                wh,
+                &["ingest", feed, "--as-of", &as_of, f.to_str().unwrap()],
+            );
+        }
+    }
+    out
+}
+
+/// Runs SQL through the library and returns the rows as CSV text (header included).
+pub fn query(wh: &Path, sql: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let wh = Warehouse::open(wh.to_str().unwrap())
+            .await
+            .expect("open warehouse");
+        let ctx = plsw_query::session(&wh).await.expect("session");
+        let batches = plsw_query::run(&ctx, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        plsw_query::render(&batches, plsw_query::Format::Csv).unwrap()
+    })
+}
+
+/// A single value of a one-row, one-column query.
+pub fn scalar(wh: &Path, sql: &str) -> String {
+    let csv = query(wh, sql);
+    let mut lines = csv.lines();
+    lines.next();
+    lines.next().unwrap_or_default().to_string()
+}
+
+/// Every visible row of every table, in a canonical order, without the columns that record
+/// when a load ran: what must be identical between an interrupted-then-rerun load and an
+/// uninterrupted one.
+pub fn dump(wh: &Path) -> String {
+    let mut out = String::new();
+    for t in plsw_schemas::tables::ALL {
+        let views: Vec<String> = if plsw_schemas::tables::FEED_TABLES
+            .iter()
+            .any(|f| f.name == t.name)
+        {
+            vec![t.name.to_string(), format!("{}_current", t.name)]
+        } else {
+            vec![t.name.to_string()]
+        };
+        for v in views {
+            let cols: Vec<String> = t
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|c| !matches!(c.as_str(), "loaded_at" | "started_at"))
+                .collect();
+            let list = cols.join(", ");
+            let order: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
+            out += &format!("== {v}\n");
+            out += &query(
+                wh,
+                &format!("SELECT {list} FROM {v} ORDER BY {}", order.join(", ")),
+            );
+        }
+    }
+    out
+}

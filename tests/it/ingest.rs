@@ -1,0 +1,275 @@
+//! File ingest end to end: counts balance, reloading changes nothing, Chinese text survives,
+//! the later row wins, a bad row never replaces a good one, file-level errors.
+
+use std::path::Path;
+
+use crate::common::*;
+
+#[test]
+fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
+    let (_tmp, wh) = warehouse();
+    let data = generated();
+    let first = ingest_all(&wh, &data);
+    let starts = |out: &str, word: &str| out.lines().filter(|l| l.starts_with(word)).count();
+    assert_eq!(starts(&first, "FAILED"), 0, "{first}");
+    assert_eq!(starts(&first, "skipped"), 0, "{first}");
+    assert!(starts(&first, "loaded") > 400, "{first}");
+
+    // Every committed load balances, and the quarantine holds exactly the quarantined rows.
+    assert_eq!(
+        scalar(&wh, "SELECT count(*) FROM loads WHERE status = 'committed' AND rows_read <> rows_accepted + rows_quarantined"),
+        "0"
+    );
+    assert_eq!(
+        scalar(
+            &wh,
+            "SELECT sum(rows_quarantined) FROM loads WHERE status = 'committed'"
+        ),
+        scalar(&wh, "SELECT count(*) FROM quarantine")
+    );
+    for (view, feed) in [
+        ("hotline_calls", "hotline"),
+        ("cases", "cases"),
+        ("platforms", "platforms"),
+        ("staff", "staff"),
+        ("funding", "funding"),
+        ("population", "population"),
+    ] {
+        assert_eq!(
+            scalar(&wh, &format!("SELECT count(*) FROM {view}")),
+            scalar(&wh, &format!("SELECT sum(rows_accepted) FROM loads WHERE status = 'committed' AND feed = '{feed}'")),
+            "{view}"
+        );
+    }
+    // Every feed had its bad rows quarantined, with reasons.
+    let reasons = query(
+        &wh,
+        "SELECT feed, reason, count(*) FROM quarantine GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    for want in [
+        "hotline,missing_required",
+        "hotline,bad_timestamp",
+        "hotline,ended_before_queued",
+        "hotline,answered_out_of_range",
+        "hotline,rating_out_of_range",
+        "hotline,rating_unanswered",
+        "hotline,unknown_seat_city",
+        "hotline,unknown_line",
+        "cases,unknown_case_type",
+        "cases,unknown_county",
+        "cases,bad_date",
+        "cases,closed_before_accepted",
+        "cases,unknown_outcome",
+        "cases,negative_amount",
+        "cases,bad_boolean",
+        "platforms,unknown_division",
+        "platforms,level_mismatch",
+        "platforms,unknown_level",
+        "staff,unknown_role",
+        "funding,bad_quarter",
+        "population,unknown_county",
+    ] {
+        assert!(reasons.contains(want), "no {want} in\n{reasons}");
+    }
+    // Re-exported calls: the history has more rows than the current state.
+    let history: i64 = scalar(&wh, "SELECT count(*) FROM hotline_calls")
+        .parse()
+        .unwrap();
+    let current: i64 = scalar(&wh, "SELECT count(*) FROM hotline_calls_current")
+        .parse()
+        .unwrap();
+    assert!(current < history && current > 0, "{current} vs {history}");
+
+    // The second time: every file is skipped and no table changes.
+    let before = dump(&wh);
+    let second = ingest_all(&wh, &data);
+    assert_eq!(starts(&second, "loaded"), 0, "{second}");
+    assert_eq!(
+        starts(&second, "skipped"),
+        starts(&first, "loaded"),
+        "{second}"
+    );
+    assert_eq!(dump(&wh), before);
+}
+
+#[test]
+fn chinese_text_survives_gb18030_and_xlsx() {
+    let (_tmp, wh) = warehouse();
+    let data = generated();
+    let out = ok(
+        &wh,
+        &["ingest", "cases", data.join("cases").to_str().unwrap()],
+    );
+    assert!(
+        out.contains("[gb18030]") && out.contains("[xlsx]") && out.contains("[utf-8-bom]"),
+        "{out}"
+    );
+    // legal aid comes as GB18030 CSV, notarization as XLSX: the case numbers start with 豫.
+    for kind in ["legal_aid", "notarization"] {
+        let id = scalar(
+            &wh,
+            &format!("SELECT min(case_id) FROM cases WHERE case_type = '{kind}'"),
+        );
+        assert!(id.starts_with("豫"), "{kind}: {id}");
+    }
+    // An XLSX date cell and a text date both read as dates.
+    assert_ne!(
+        scalar(
+            &wh,
+            "SELECT count(*) FROM cases WHERE case_type = 'notarization' AND closed_on IS NOT NULL"
+        ),
+        "0"
+    );
+    // The raw values of a quarantined GB18030 row keep their Chinese headers.
+    let raw = scalar(
+        &wh,
+        "SELECT raw FROM quarantine WHERE source LIKE '%legal_aid%' LIMIT 1",
+    );
+    assert!(raw.contains("案件编号"), "{raw}");
+    // The divisions: 中牟县 is not in the test divisions, 鹤壁's 浚县 is.
+    assert_eq!(
+        scalar(&wh, "SELECT name FROM counties WHERE code = '410621'"),
+        "浚县"
+    );
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+const HEADER: &str =
+    "call_id,line,seat_city_code,caller_county_code,queued_at,answered_at,ended_at,topic,rating\n";
+
+#[test]
+fn the_later_row_wins_and_a_bad_row_never_replaces_a_good_one() {
+    let (tmp, wh) = warehouse();
+    let d = tmp.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    write(
+        &d.join("a.csv"),
+        &format!(
+            "{HEADER}A,12348,410600,410621,2025-03-01 10:00:00,2025-03-01 10:00:05,2025-03-01 10:03:00,labor,3\n\
+             B,12348,410600,,2025-03-01 11:00:00,,2025-03-01 11:00:30,,\n\
+             C,12348,410600,,2025-03-01 11:00:00,,2025-03-01 11:00:30,debt,\n\
+             C,12348,410600,,2025-03-01 11:00:00,2025-03-01 11:00:10,2025-03-01 11:00:30,debt,\n"
+        ),
+    );
+    write(
+        &d.join("b.csv"),
+        &format!(
+            "{HEADER}A,12348,410600,410621,2025-03-01 10:00:00,2025-03-01 10:00:05,2025-03-01 10:03:00,labor,5\n\
+             B,12348,410600,,2025-03-01 11:00:00,,2025-03-01 10:00:00,,\n"
+        ),
+    );
+    let out = ok(&wh, &["ingest", "hotline", d.to_str().unwrap()]);
+    assert!(out.contains("read=4 accepted=4 quarantined=0"), "{out}");
+    assert!(out.contains("read=2 accepted=1 quarantined=1"), "{out}");
+    // A: b.csv (loaded last) wins. B: b.csv's row is bad, a.csv's stays. C: the later record of the file.
+    let cur = query(&wh, "SELECT call_id, rating, answered_at IS NOT NULL AS answered, record FROM hotline_calls_current ORDER BY call_id");
+    assert_eq!(
+        cur,
+        "call_id,rating,answered,record\nA,5,true,1\nB,,false,2\nC,,true,4\n"
+    );
+    let q = query(
+        &wh,
+        "SELECT record, reason, source LIKE '%b.csv' AS from_b FROM quarantine",
+    );
+    assert_eq!(q, "record,reason,from_b\n2,ended_before_queued,true\n");
+    // Quarters are local: 2025-03-01 10:00 +08:00 is 02:00 UTC.
+    assert_eq!(
+        scalar(
+            &wh,
+            "SELECT queued_at FROM hotline_calls_current WHERE call_id = 'A'"
+        ),
+        "2025-03-01T02:00:00Z"
+    );
+}
+
+#[test]
+fn file_level_errors_reject_the_file_and_the_others_go_on() {
+    let (tmp, wh) = warehouse();
+    let d = tmp.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    write(
+        &d.join("1-good.csv"),
+        &format!("{HEADER}G1,12348,410600,,2025-03-01 11:00:00,,2025-03-01 11:00:30,,\n"),
+    );
+    // no ended_at column
+    write(&d.join("2-missing.csv"), "call_id,line,seat_city_code,caller_county_code,queued_at,answered_at,topic,rating\nX,12348,410600,,2025-03-01 11:00:00,,,\n");
+    // neither UTF-8 nor GB18030
+    std::fs::write(
+        d.join("3-garbled.csv"),
+        b"call_id,line\n\x81\x20\xff\xfe,1\n",
+    )
+    .unwrap();
+    write(
+        &d.join("4-good.csv"),
+        &format!("{HEADER}G2,12345,410000,,2025-03-01 11:00:00,,2025-03-01 11:00:30,,\n"),
+    );
+    let out = plsw(&wh, &["ingest", "hotline", d.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("missing required column(s) ended_at (结束时间)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3-garbled.csv") && stdout.contains("not valid UTF-8 nor GB18030"),
+        "{stdout}"
+    );
+    assert_eq!(scalar(&wh, "SELECT count(*) FROM hotline_calls"), "2");
+    assert_eq!(
+        query(
+            &wh,
+            "SELECT status, count(*) AS n FROM loads GROUP BY status ORDER BY status"
+        ),
+        "status,n\ncommitted,2\nfailed,2\n"
+    );
+}
+
+#[test]
+fn xlsx_with_chinese_headers_and_date_cells() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let (tmp, wh) = warehouse();
+    let path = tmp.path().join("cases.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    // columns in another order, an unknown extra column
+    for (c, h) in [
+        "受理日期",
+        "案件编号",
+        "备注",
+        "案件类型",
+        "区县代码",
+        "结案日期",
+        "结果",
+        "农民工",
+        "挽回金额(元)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let fmt = Format::new().set_num_format("yyyy-mm-dd");
+    ws.write_datetime_with_format(1, 0, &ExcelDateTime::from_ymd(2025, 6, 30).unwrap(), &fmt)
+        .unwrap();
+    ws.write_string(1, 1, "(2025)豫0621民调第12号").unwrap();
+    ws.write_string(1, 2, "备注不入库").unwrap();
+    ws.write_string(1, 3, "人民调解").unwrap();
+    ws.write_string(1, 4, "410621").unwrap();
+    ws.write_string(1, 5, "2025/7/1").unwrap();
+    ws.write_string(1, 6, "调解成功").unwrap();
+    ws.write_boolean(1, 7, true).unwrap();
+    ws.write_number(1, 8, 1234.5).unwrap();
+    ws.write_string(2, 1, "豫坏行").unwrap();
+    wb.save(&path).unwrap();
+    let out = ok(&wh, &["ingest", "cases", path.to_str().unwrap()]);
+    assert!(out.contains("read=2 accepted=1 quarantined=1"), "{out}");
+    assert_eq!(
+        query(&wh, "SELECT case_id, case_type, county_code, accepted_on, closed_on, outcome, migrant_worker, amount_recovered_yuan, record FROM cases"),
+        "case_id,case_type,county_code,accepted_on,closed_on,outcome,migrant_worker,amount_recovered_yuan,record\n\
+         (2025)豫0621民调第12号,mediation,410621,2025-06-30,2025-07-01,success,true,1234.50,2\n"
+    );
+    assert_eq!(scalar(&wh, "SELECT record FROM quarantine"), "3");
+}

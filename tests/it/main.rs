@@ -1,0 +1,6 @@
+//! End-to-end tests: they run the `plsw` binary on generated data and read the warehouse back.
+
+mod common;
+mod ingest;
+mod kill;
+mod sql;
