@@ -10,6 +10,22 @@ use plsw_store::{Divisions, Warehouse};
 use crate::config::{self, FileConfig};
 use crate::generate;
 
+/// Writes to stdout; a closed pipe (`plsw sql … | head`) ends the output quietly instead of
+/// panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// plsw: the analytics warehouse of the province's public legal service system.
 #[derive(Debug, Parser)]
 #[command(name = "plsw", version, about)]
@@ -105,7 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Generate(args) => {
             let summary = generate::run(&args)?;
-            println!("{summary}");
+            outln!("{summary}");
             Ok(true)
         }
         Command::Ingest { feed } => {
@@ -118,7 +134,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             let wh = open(&location).await?;
             let d = Divisions::from_dir(&dir)?;
             d.store(&wh).await?;
-            println!(
+            outln!(
                 "divisions replaced: {} cities, {} counties, {} townships, {} villages",
                 d.cities.len(),
                 d.counties.len(),
@@ -136,9 +152,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                 OutputFormat::Csv => plsw_query::Format::Csv,
                 OutputFormat::Json => plsw_query::Format::Json,
             };
-            print!("{}", plsw_query::render(&batches, format)?);
+            out!("{}", plsw_query::render(&batches, format)?);
             if format == plsw_query::Format::Table {
-                println!();
+                outln!("");
             }
             Ok(true)
         }
@@ -191,7 +207,7 @@ fn print_reports(feed: &str, reports: &[FileReport]) {
     let (mut read, mut acc, mut quar, mut warn, mut failed, mut skipped) = (0, 0, 0, 0, 0, 0);
     for r in reports {
         match &r.outcome {
-            Outcome::Loaded { load_seq } => println!(
+            Outcome::Loaded { load_seq } => outln!(
                 "loaded   {}  [{}] read={} accepted={} quarantined={}{}  (load #{load_seq})",
                 r.path,
                 r.encoding.unwrap_or("?"),
@@ -206,11 +222,11 @@ fn print_reports(feed: &str, reports: &[FileReport]) {
             ),
             Outcome::Skipped { load_seq } => {
                 skipped += 1;
-                println!("skipped  {}  already loaded (load #{load_seq})", r.path)
+                outln!("skipped  {}  already loaded (load #{load_seq})", r.path)
             }
             Outcome::Failed { message } => {
                 failed += 1;
-                println!("FAILED   {}  {message}", r.path)
+                outln!("FAILED   {}  {message}", r.path)
             }
         }
         if matches!(r.outcome, Outcome::Loaded { .. }) {
@@ -220,7 +236,7 @@ fn print_reports(feed: &str, reports: &[FileReport]) {
             warn += r.warnings;
         }
     }
-    println!(
+    outln!(
         "{feed}: {} file(s): {} loaded, {skipped} skipped, {failed} failed; read={read} accepted={acc} quarantined={quar} warnings={warn}",
         reports.len(),
         reports.len() - skipped - failed

@@ -96,7 +96,7 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String> {
             {
                 let mut w = csv::WriterBuilder::new().with_header(true).build(&mut out);
                 for b in batches {
-                    w.write(&flatten_nested(b).map_err(err)?).map_err(err)?;
+                    w.write(&flatten_nested(b)?).map_err(err)?;
                 }
             }
             String::from_utf8(out).map_err(|e| Error::Format(e.to_string()))
@@ -121,9 +121,8 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String> {
 
 /// CSV has no lists: nested columns (e.g. `platforms.services`) become their display text,
 /// `[mediation, legal_aid]`.
-fn flatten_nested(
-    b: &RecordBatch,
-) -> std::result::Result<RecordBatch, datafusion::arrow::error::ArrowError> {
+fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
+    let err = |e: datafusion::arrow::error::ArrowError| Error::Format(e.to_string());
     use datafusion::arrow::array::{ArrayRef, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -140,7 +139,8 @@ fn flatten_nested(
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (f, a) in b.schema().fields().iter().zip(b.columns()) {
         if f.data_type().is_nested() {
-            let fmt = ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())?;
+            let fmt =
+                ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default()).map_err(err)?;
             let text: StringArray = (0..a.len())
                 .map(|i| (!a.is_null(i)).then(|| fmt.value(i).to_string()))
                 .collect();
@@ -151,5 +151,5 @@ fn flatten_nested(
             columns.push(a.clone());
         }
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(err)
 }

@@ -57,6 +57,35 @@ pub fn markdown() -> String {
 
 #[cfg(test)]
 mod tests {
+    fn seed(name: &str) -> Vec<Vec<String>> {
+        let path = format!("{}/../seeds/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    }
+
+    #[test]
+    fn seeds_targets_and_member_units_are_well_formed() {
+        let targets = seed("targets.csv");
+        assert_eq!(targets.len(), 14);
+        for t in &targets {
+            assert!(matches!(t[1].as_str(), ">=" | "="), "{t:?}");
+            let v: f64 = t[2].parse().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{t:?}");
+            assert!(t[3].parse::<i32>().unwrap() >= 2020, "{t:?}");
+        }
+        assert!(targets
+            .iter()
+            .any(|t| t[0] == "hotline.answer_rate" && t[2] == "0.90"));
+        let units = seed("member_units.csv");
+        assert_eq!(units.len(), 21, "the joint conference has 21 member units");
+        assert_eq!(units.iter().filter(|u| u[3] == "true").count(), 1);
+        let ids: std::collections::HashSet<_> = units.iter().map(|u| &u[0]).collect();
+        assert_eq!(ids.len(), 21);
+    }
+
     #[test]
     fn docs_tables_md_is_current() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/tables.md");

@@ -111,7 +111,7 @@ pub(super) fn write(world: &World, args: &Args, dir: &Path) -> anyhow::Result<Wr
             ));
         }
         // The quarter edges: one call in the last second of a quarter, one in the first of the next.
-        if date.day() == 1 && date.month0() % 3 == 0 && i > 0 {
+        if date.day() == 1 && date.month0().is_multiple_of(3) && i > 0 {
             calls.push(draw_call(
                 world,
                 &mut rng,
@@ -120,7 +120,7 @@ pub(super) fn write(world: &World, args: &Args, dir: &Path) -> anyhow::Result<Wr
                 day_start,
             ));
         }
-        if (date + chrono::Days::new(1)).day() == 1 && date.month() % 3 == 0 {
+        if (date + chrono::Days::new(1)).day() == 1 && date.month().is_multiple_of(3) {
             calls.push(draw_call(
                 world,
                 &mut rng,

@@ -23,12 +23,12 @@ pub enum Error {
     Delta {
         table: String,
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
 
     /// Query execution failed inside the warehouse itself.
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(Box<datafusion::error::DataFusionError>),
 
     #[error("reading {path}: {source}")]
     Io {
@@ -42,7 +42,13 @@ impl Error {
     pub(crate) fn delta(table: &str) -> impl FnOnce(deltalake::DeltaTableError) -> Error + '_ {
         move |source| Error::Delta {
             table: table.to_string(),
-            source,
+            source: Box::new(source),
         }
+    }
+}
+
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        Error::DataFusion(Box::new(e))
     }
 }

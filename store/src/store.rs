@@ -154,16 +154,26 @@ impl Warehouse {
         if done.is_some() {
             return Ok(None);
         }
+        Ok(Some(self.table_writer(def, table, Some(load_id))?))
+    }
+
+    fn table_writer(
+        &self,
+        def: &'static Table,
+        table: DeltaTable,
+        app_id: Option<&str>,
+    ) -> Result<TableWriter> {
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(Error::delta(def.name))?
             .with_target_file_size(TARGET_FILE_SIZE);
-        Ok(Some(TableWriter {
+        Ok(TableWriter {
             def,
             table,
             writer,
-            app_id: load_id.to_string(),
+            app_id: app_id.map(str::to_string),
             rows: 0,
-        }))
+            cache: self.cache.clone(),
+        })
     }
 
     /// Replaces the whole content of a (small) table in one commit: the divisions.
@@ -233,15 +243,9 @@ impl Warehouse {
     ) -> Result<LoadRecord> {
         rec.load_seq = book.next_seq;
         let table = self.table(&tables::LOADS).await?;
-        let table = table
-            .write(vec![rec.to_batch()])
-            .with_save_mode(SaveMode::Append)
-            .await
-            .map_err(Error::delta("loads"))?;
-        self.cache
-            .lock()
-            .expect("table cache")
-            .insert(tables::LOADS.name, table);
+        let mut w = self.table_writer(&tables::LOADS, table, None)?;
+        w.write(rec.to_batch()).await?;
+        w.commit().await?;
         book.next_seq += 1;
         if rec.status == "committed" {
             book.committed.insert(rec.load_id.clone(), rec.clone());
@@ -291,8 +295,10 @@ pub struct TableWriter {
     def: &'static Table,
     table: DeltaTable,
     writer: RecordBatchWriter,
-    app_id: String,
+    /// The load's application transaction, written with the commit.
+    app_id: Option<String>,
     rows: usize,
+    cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -330,12 +336,16 @@ impl TableWriter {
             .into_iter()
             .map(Action::Add)
             .collect();
-        let props = CommitProperties::default()
-            .with_application_transaction(Transaction::new(&self.app_id, 1))
-            .with_metadata([(
-                "plsw.load_id".to_string(),
-                serde_json::Value::String(self.app_id.clone()),
-            )]);
+        // Logs are kept ten years (RETENTION); skipping the clean-up saves a log listing per commit.
+        let mut props = CommitProperties::default().with_cleanup_expired_logs(Some(false));
+        if let Some(id) = &self.app_id {
+            props = props
+                .with_application_transaction(Transaction::new(id, 1))
+                .with_metadata([(
+                    "plsw.load_id".to_string(),
+                    serde_json::Value::String(id.clone()),
+                )]);
+        }
         let snapshot = self.table.snapshot().map_err(Error::delta(name))?;
         let finalized = CommitBuilder::from(props)
             .with_actions(adds)
@@ -350,6 +360,12 @@ impl TableWriter {
             )
             .await
             .map_err(Error::delta(name))?;
+        // Keep the state after our commit, so the next write does not replay the log.
+        self.table.state = Some(finalized.snapshot());
+        self.cache
+            .lock()
+            .expect("table cache")
+            .insert(name, self.table);
         Ok(finalized.version() as i64)
     }
 }
@@ -358,7 +374,7 @@ impl TableWriter {
 /// strings as `Utf8View`).
 pub(crate) fn utf8(a: &ArrayRef) -> Result<StringArray> {
     let cast = datafusion::arrow::compute::cast(a, &datafusion::arrow::datatypes::DataType::Utf8)
-        .map_err(|e| Error::DataFusion(e.into()))?;
+        .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
     Ok(cast.as_string::<i32>().clone())
 }
 

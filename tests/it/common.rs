@@ -5,13 +5,13 @@ use std::process::{Command, Output};
 
 use plsw_store::Warehouse;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_plsw");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_plsw");
 
 /// Two real cities, small enough for tests: 济源 (one county-level city) and 鹤壁.
-pub const CITIES: &str = "419000,410600";
+pub(crate) const CITIES: &str = "419000,410600";
 
 /// Runs `plsw` on a warehouse.
-pub fn plsw(wh: &Path, args: &[&str]) -> Output {
+pub(crate) fn plsw(wh: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .env("PLSW_WAREHOUSE", wh)
@@ -21,7 +21,7 @@ pub fn plsw(wh: &Path, args: &[&str]) -> Output {
 }
 
 /// Runs `plsw` and asserts it succeeded; returns stdout.
-pub fn ok(wh: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(wh: &Path, args: &[&str]) -> String {
     let out = plsw(wh, args);
     assert!(
         out.status.success(),
@@ -35,9 +35,17 @@ pub fn ok(wh: &Path, args: &[&str]) -> String {
 
 /// The generated test data (seed 7, scale 0.01, two cities), made once and shared by every
 /// test process: generated into a temporary directory, then renamed into place.
-pub fn generated() -> PathBuf {
+pub(crate) fn generated() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let dir = root.join("gen-seed7-s0.01");
+    // Keyed by the binary, so a cache kept between CI runs never serves another generator's data.
+    let bin = std::fs::metadata(BIN).expect("plsw binary");
+    let stamp = bin
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let dir = root.join(format!("gen-seed7-s0.01-{stamp}-{}", bin.len()));
     if dir.join("README.txt").exists() {
         return dir;
     }
@@ -65,7 +73,7 @@ pub fn generated() -> PathBuf {
 }
 
 /// A new warehouse with the test divisions loaded.
-pub fn warehouse() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn warehouse() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let wh = tmp.path().join("wh");
     let data = generated();
@@ -77,7 +85,7 @@ pub fn warehouse() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Ingests every feed of the generated data; returns the combined stdout.
-pub fn ingest_all(wh: &Path, data: &Path) -> String {
+pub(crate) fn ingest_all(wh: &Path, data: &Path) -> String {
     let mut out = String::new();
     for feed in ["hotline", "cases", "funding", "population"] {
         out += &ok(wh, &["ingest", feed, data.join(feed).to_str().unwrap()]);
@@ -99,36 +107,59 @@ pub fn ingest_all(wh: &Path, data: &Path) -> String {
     out
 }
 
-/// Runs SQL through the library and returns the rows as CSV text (header included).
-pub fn query(wh: &Path, sql: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let wh = Warehouse::open(wh.to_str().unwrap())
-            .await
-            .expect("open warehouse");
-        let ctx = plsw_query::session(&wh).await.expect("session");
-        let batches = plsw_query::run(&ctx, sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        plsw_query::render(&batches, plsw_query::Format::Csv).unwrap()
-    })
+/// A read session over a warehouse at its state when opened.
+pub(crate) struct Session {
+    rt: tokio::runtime::Runtime,
+    ctx: datafusion::prelude::SessionContext,
+}
+
+impl Session {
+    pub(crate) fn open(wh: &Path) -> Session {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ctx = rt.block_on(async {
+            let wh = Warehouse::open(wh.to_str().unwrap())
+                .await
+                .expect("open warehouse");
+            plsw_query::session(&wh).await.expect("session")
+        });
+        Session { rt, ctx }
+    }
+
+    /// The rows as CSV text (header included).
+    pub(crate) fn query(&self, sql: &str) -> String {
+        self.rt.block_on(async {
+            let batches = plsw_query::run(&self.ctx, sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            plsw_query::render(&batches, plsw_query::Format::Csv).unwrap()
+        })
+    }
+
+    /// The single value of a one-row, one-column query.
+    pub(crate) fn scalar(&self, sql: &str) -> String {
+        let csv = self.query(sql);
+        csv.lines().nth(1).unwrap_or_default().to_string()
+    }
+}
+
+/// Runs SQL on the warehouse as it is now; the rows as CSV text (header included).
+pub(crate) fn query(wh: &Path, sql: &str) -> String {
+    Session::open(wh).query(sql)
 }
 
 /// A single value of a one-row, one-column query.
-pub fn scalar(wh: &Path, sql: &str) -> String {
-    let csv = query(wh, sql);
-    let mut lines = csv.lines();
-    lines.next();
-    lines.next().unwrap_or_default().to_string()
+pub(crate) fn scalar(wh: &Path, sql: &str) -> String {
+    Session::open(wh).scalar(sql)
 }
 
 /// Every visible row of every table, in a canonical order, without the columns that record
 /// when a load ran: what must be identical between an interrupted-then-rerun load and an
 /// uninterrupted one.
-pub fn dump(wh: &Path) -> String {
+pub(crate) fn dump(wh: &Path) -> String {
+    let s = Session::open(wh);
     let mut out = String::new();
     for t in plsw_schemas::tables::ALL {
         let views: Vec<String> = if plsw_schemas::tables::FEED_TABLES
@@ -150,10 +181,10 @@ pub fn dump(wh: &Path) -> String {
             let list = cols.join(", ");
             let order: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
             out += &format!("== {v}\n");
-            out += &query(
-                wh,
-                &format!("SELECT {list} FROM {v} ORDER BY {}", order.join(", ")),
-            );
+            out += &s.query(&format!(
+                "SELECT {list} FROM {v} ORDER BY {}",
+                order.join(", ")
+            ));
         }
     }
     out

@@ -15,9 +15,10 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
     assert_eq!(starts(&first, "skipped"), 0, "{first}");
     assert!(starts(&first, "loaded") > 400, "{first}");
 
+    let s = Session::open(&wh);
     // Every committed load balances, and the quarantine holds exactly the quarantined rows.
     assert_eq!(
-        scalar(&wh, "SELECT count(*) FROM loads WHERE status = 'committed' AND rows_read <> rows_accepted + rows_quarantined"),
+        s.scalar("SELECT count(*) FROM loads WHERE status = 'committed' AND rows_read <> rows_accepted + rows_quarantined"),
         "0"
     );
     assert_eq!(
@@ -25,7 +26,7 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
             &wh,
             "SELECT sum(rows_quarantined) FROM loads WHERE status = 'committed'"
         ),
-        scalar(&wh, "SELECT count(*) FROM quarantine")
+        s.scalar("SELECT count(*) FROM quarantine")
     );
     for (view, feed) in [
         ("hotline_calls", "hotline"),
@@ -36,8 +37,8 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
         ("population", "population"),
     ] {
         assert_eq!(
-            scalar(&wh, &format!("SELECT count(*) FROM {view}")),
-            scalar(&wh, &format!("SELECT sum(rows_accepted) FROM loads WHERE status = 'committed' AND feed = '{feed}'")),
+            s.scalar(&format!("SELECT count(*) FROM {view}")),
+            s.scalar(&format!("SELECT sum(rows_accepted) FROM loads WHERE status = 'committed' AND feed = '{feed}'")),
             "{view}"
         );
     }
@@ -72,10 +73,12 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
         assert!(reasons.contains(want), "no {want} in\n{reasons}");
     }
     // Re-exported calls: the history has more rows than the current state.
-    let history: i64 = scalar(&wh, "SELECT count(*) FROM hotline_calls")
+    let history: i64 = s
+        .scalar("SELECT count(*) FROM hotline_calls")
         .parse()
         .unwrap();
-    let current: i64 = scalar(&wh, "SELECT count(*) FROM hotline_calls_current")
+    let current: i64 = s
+        .scalar("SELECT count(*) FROM hotline_calls_current")
         .parse()
         .unwrap();
     assert!(current < history && current > 0, "{current} vs {history}");
@@ -204,7 +207,8 @@ fn file_level_errors_reject_the_file_and_the_others_go_on() {
     .unwrap();
     write(
         &d.join("4-good.csv"),
-        &format!("{HEADER}G2,12345,410000,,2025-03-01 11:00:00,,2025-03-01 11:00:30,,\n"),
+        // a good row, and a record with too few fields (quarantined; the file goes on)
+        &format!("{HEADER}G2,12345,410000,,2025-03-01 11:00:00,,2025-03-01 11:00:30,,\nG3,12348,410600\n"),
     );
     let out = plsw(&wh, &["ingest", "hotline", d.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -218,6 +222,10 @@ fn file_level_errors_reject_the_file_and_the_others_go_on() {
         "{stdout}"
     );
     assert_eq!(scalar(&wh, "SELECT count(*) FROM hotline_calls"), "2");
+    assert_eq!(
+        query(&wh, "SELECT record, reason, message FROM quarantine"),
+        "record,reason,message\n2,malformed_record,\"the record has 3 fields, the header 9\"\n"
+    );
     assert_eq!(
         query(
             &wh,
@@ -252,7 +260,7 @@ fn xlsx_with_chinese_headers_and_date_cells() {
         ws.write_string(0, c as u16, *h).unwrap();
     }
     let fmt = Format::new().set_num_format("yyyy-mm-dd");
-    ws.write_datetime_with_format(1, 0, &ExcelDateTime::from_ymd(2025, 6, 30).unwrap(), &fmt)
+    ws.write_datetime_with_format(1, 0, ExcelDateTime::from_ymd(2025, 6, 30).unwrap(), &fmt)
         .unwrap();
     ws.write_string(1, 1, "(2025)豫0621民调第12号").unwrap();
     ws.write_string(1, 2, "备注不入库").unwrap();
