@@ -20,7 +20,11 @@ pub fn resolve(paths: &[String]) -> Result<Vec<PathBuf>> {
         } else if path.exists() {
             vec![path.to_path_buf()]
         } else if p.contains(['*', '?', '[']) {
-            glob::glob(p)
+            let options = glob::MatchOptions {
+                require_literal_leading_dot: true,
+                ..Default::default()
+            };
+            glob::glob_with(p, options)
                 .map_err(|e| Error::Path {
                     path: p.clone(),
                     message: e.to_string(),
@@ -262,6 +266,37 @@ mod tests {
         assert!(Gb18030Reader::new(&bytes[..])
             .read_to_string(&mut out)
             .is_err());
+    }
+
+    #[test]
+    fn resolves_files_directories_and_globs_in_sorted_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        for f in ["b.csv", "a.csv", "sub/c.csv", ".hidden.csv"] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        let names = |v: Vec<PathBuf>| -> Vec<String> {
+            v.iter()
+                .map(|p| p.strip_prefix(d).unwrap().display().to_string())
+                .collect()
+        };
+        let all = resolve(&[d.display().to_string()]).unwrap();
+        assert_eq!(names(all), ["a.csv", "b.csv", "sub/c.csv"]);
+        let glob = resolve(&[format!("{}/*.csv", d.display())]).unwrap();
+        assert_eq!(names(glob), ["a.csv", "b.csv"]);
+        let files = resolve(&[
+            d.join("b.csv").display().to_string(),
+            d.join("a.csv").display().to_string(),
+        ])
+        .unwrap();
+        assert_eq!(
+            names(files),
+            ["b.csv", "a.csv"],
+            "arguments keep their order"
+        );
+        assert!(resolve(&[d.join("nope.csv").display().to_string()]).is_err());
+        assert!(resolve(&[format!("{}/*.xlsx", d.display())]).is_err());
     }
 
     #[test]

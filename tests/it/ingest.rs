@@ -281,3 +281,103 @@ fn xlsx_with_chinese_headers_and_date_cells() {
     );
     assert_eq!(scalar(&wh, "SELECT record FROM quarantine"), "3");
 }
+
+#[test]
+fn a_snapshot_reloaded_for_its_date_is_replaced_whole_and_keyed_facts_by_key() {
+    let (tmp, wh) = warehouse();
+    let d = tmp.path().join("in");
+    std::fs::create_dir_all(&d).unwrap();
+    let head =
+        "platform_id,level,division_code,name,built_on,operating,services,equipment,star_rating\n";
+    write(
+        &d.join("p1.csv"),
+        &format!(
+            "{head}PX410621,county,410621,浚县公共法律服务中心,2020-01-01,是,notarization;mediation,,\n\
+             PX410622,county,410622,淇县公共法律服务中心,2020-01-01,是,,,\n"
+        ),
+    );
+    // the same date delivered again: one platform gone, one bad row (absent, not kept from p1)
+    write(
+        &d.join("p2.csv"),
+        &format!(
+            "{head}PX410621,county,410621,浚县公共法律服务中心,2020-01-01,否,notarization,,\n\
+             PX410622,county,999999,淇县公共法律服务中心,2020-01-01,是,,,\n"
+        ),
+    );
+    let p1 = d.join("p1.csv");
+    let p2 = d.join("p2.csv");
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "platforms",
+            "--as-of",
+            "2025-03-31",
+            p1.to_str().unwrap(),
+        ],
+    );
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "platforms",
+            "--as-of",
+            "2025-06-30",
+            p1.to_str().unwrap(),
+        ],
+    );
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "platforms",
+            "--as-of",
+            "2025-03-31",
+            p2.to_str().unwrap(),
+        ],
+    );
+    // the same bytes for the same date: already loaded
+    let again = ok(
+        &wh,
+        &[
+            "ingest",
+            "platforms",
+            "--as-of",
+            "2025-03-31",
+            p2.to_str().unwrap(),
+        ],
+    );
+    assert!(again.starts_with("skipped"), "{again}");
+    let s = Session::open(&wh);
+    assert_eq!(
+        s.query("SELECT as_of, platform_id, operating, array_to_string(services, ';') AS services FROM platforms_current ORDER BY 1, 2"),
+        "as_of,platform_id,operating,services\n\
+         2025-03-31,PX410621,false,notarization\n\
+         2025-06-30,PX410621,true,notarization;mediation\n\
+         2025-06-30,PX410622,true,\n"
+    );
+    // history keeps every accepted row of every load
+    assert_eq!(s.scalar("SELECT count(*) FROM platforms"), "5");
+
+    // keyed facts: a later file replaces the rows of its keys only
+    let fhead = "county_code,year,quarter,source,program,amount_yuan,in_budget\n";
+    write(
+        &d.join("f1.csv"),
+        &format!("{fhead}410621,2025,1,county_budget,legal_aid,100.00,是\n410622,2025,1,county_budget,legal_aid,200.00,是\n"),
+    );
+    write(
+        &d.join("f2.csv"),
+        &format!("{fhead}410621,2025,1,county_budget,legal_aid,150.50,是\n410622,2025,1,county_budget,legal_aid,-1,是\n"),
+    );
+    ok(
+        &wh,
+        &["ingest", "funding", d.join("f*.csv").to_str().unwrap()],
+    );
+    assert_eq!(
+        query(
+            &wh,
+            "SELECT county_code, amount_yuan FROM funding_current ORDER BY 1"
+        ),
+        "county_code,amount_yuan\n410621,150.50\n410622,200.00\n"
+    );
+}
