@@ -8,6 +8,8 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -23,6 +25,10 @@ use crate::error::{Error, Result};
 /// Table properties every table gets: logs and removed files are kept for ten years, so a
 /// published assessment can time-travel to the versions it read.
 const RETENTION: &str = "interval 3650 days";
+
+/// Rows per Parquet row group: the writer holds one row group in memory before it flushes, so
+/// this (not the file's size) bounds the memory of a load.
+const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Target size of the Parquet files a load writes; a file rolls over past it, so memory stays
 /// bounded whatever the size of the input.
@@ -163,8 +169,13 @@ impl Warehouse {
         table: DeltaTable,
         app_id: Option<&str>,
     ) -> Result<TableWriter> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(Error::delta(def.name))?
+            .with_writer_properties(props)
             .with_target_file_size(TARGET_FILE_SIZE);
         Ok(TableWriter {
             def,
