@@ -15,4 +15,4 @@ pub mod source;
 
 pub use error::{Error, Result};
 pub use feeds::Feed;
-pub use load::{load_file, load_id, load_paths, FileReport, LoadOptions, Outcome};
+pub use load::{load_id, load_paths, FileReport, LoadOptions, Outcome};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use plsw_store::{Divisions, LoadBook, LoadRecord, Warehouse};
+use plsw_store::{Divisions, LoadBook, LoadRecord, Staged, Warehouse};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -83,6 +83,13 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
+/// Files are committed in groups: one commit per table for the whole group, then one `loads`
+/// commit that marks every file of the group committed. A Delta commit costs tens of
+/// milliseconds, so a year of small daily files would otherwise be dominated by commits.
+const GROUP_FILES: usize = 64;
+/// A group is also committed once it holds this many records.
+const GROUP_RECORDS: i64 = 2_000_000;
+
 /// Loads every file of `paths` (files, directories or globs, in sorted order) into `feed`.
 /// File-level problems reject that file (recorded in `loads` as failed) and the others go on.
 pub async fn load_paths(
@@ -100,22 +107,135 @@ pub async fn load_paths(
     let files = source::resolve(paths)?;
     let divisions = Divisions::load(wh).await?;
     let mut book = wh.load_book().await?;
-    let mut reports = Vec::with_capacity(files.len());
+    let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
+    let mut group = Group::default();
     for path in files {
-        reports.push(load_file(wh, &mut book, &divisions, feed, &path, opts).await?);
+        let fp = source::fingerprint(path.as_path(), opts.encoding);
+        let id = match &fp {
+            Ok(fp) => load_id(feed.name, &fp.sha256, opts.as_of),
+            // Unreadable: no content to identify the load by, so it is recorded by path.
+            Err(_) => load_id(
+                feed.name,
+                &format!("unreadable:{}", path.display()),
+                opts.as_of,
+            ),
+        };
+        // The same content twice in one command: commit the first, then the second is skipped.
+        if group.files.iter().any(|(_, f)| f.record.load_id == id) {
+            group.commit(wh, &mut book, &mut reports).await?;
+        }
+        let staged = stage_file(wh, &book, &divisions, feed, &path, fp, id, opts).await?;
+        match staged {
+            Staging::Done(report) => reports.push(report),
+            Staging::Pending(file) => {
+                group.records += file.report.read;
+                group.files.push((reports.len(), file));
+                reports.push(FileReport {
+                    path: path.display().to_string(),
+                    outcome: Outcome::Failed {
+                        message: "not committed".into(),
+                    },
+                    encoding: None,
+                    read: 0,
+                    accepted: 0,
+                    quarantined: 0,
+                    warnings: 0,
+                });
+            }
+        }
+        if group.files.len() >= GROUP_FILES || group.records >= GROUP_RECORDS {
+            group.commit(wh, &mut book, &mut reports).await?;
+        }
     }
+    group.commit(wh, &mut book, &mut reports).await?;
     Ok(reports)
 }
 
-/// Loads one file. Returns Err only when the warehouse itself fails; a bad file is a report.
-pub async fn load_file(
+/// A file read and written, waiting for its group's commit.
+struct StagedFile {
+    report: FileReport,
+    record: LoadRecord,
+    raw: Option<Staged>,
+    quarantine: Option<Staged>,
+}
+
+enum Staging {
+    /// Nothing to commit (already loaded).
+    Done(FileReport),
+    Pending(Box<StagedFile>),
+}
+
+#[derive(Default)]
+struct Group {
+    /// Index of each file's report, and the file.
+    files: Vec<(usize, Box<StagedFile>)>,
+    records: i64,
+}
+
+impl Group {
+    /// Commits the rows, then the quarantined rows, then the `loads` rows (the marker).
+    async fn commit(
+        &mut self,
+        wh: &Warehouse,
+        book: &mut LoadBook,
+        reports: &mut [FileReport],
+    ) -> Result<()> {
+        if self.files.is_empty() {
+            return Ok(());
+        }
+        let files = std::mem::take(&mut self.files);
+        self.records = 0;
+        let mut raw = Vec::new();
+        let mut quarantine = Vec::new();
+        let mut records = Vec::new();
+        let mut slots = Vec::new();
+        for (slot, f) in files {
+            let f = *f;
+            raw.extend(f.raw.filter(|s| !s.is_empty()));
+            quarantine.extend(f.quarantine.filter(|s| !s.is_empty()));
+            records.push(f.record);
+            slots.push((slot, f.report));
+        }
+        crash_point("before_raw_commit");
+        wh.commit_staged(raw).await?;
+        crash_point("after_raw_commit");
+        wh.commit_staged(quarantine).await?;
+        crash_point("after_quarantine_commit");
+        crash_point("before_load_commit");
+        let recorded = wh.record_loads(book, records).await?;
+        for ((slot, mut report), rec) in slots.into_iter().zip(recorded) {
+            if rec.status == "committed" {
+                report.outcome = Outcome::Loaded {
+                    load_seq: rec.load_seq,
+                };
+                info!(
+                    file = %report.path,
+                    read = report.read,
+                    accepted = report.accepted,
+                    quarantined = report.quarantined,
+                    warnings = report.warnings,
+                    "loaded"
+                );
+            }
+            reports[slot] = report;
+        }
+        Ok(())
+    }
+}
+
+/// Reads one file through the feed's rules into staged (uncommitted) files. Returns Err only
+/// when the warehouse itself fails; a bad file is a report, and a failed `loads` row.
+#[allow(clippy::too_many_arguments)]
+async fn stage_file(
     wh: &Warehouse,
-    book: &mut LoadBook,
+    book: &LoadBook,
     divisions: &Divisions,
     feed: &'static Feed,
     path: &Path,
+    fp: Result<source::Fingerprint>,
+    id: String,
     opts: &LoadOptions,
-) -> Result<FileReport> {
+) -> Result<Staging> {
     let started_at = now_micros();
     let src_name = path.display().to_string();
     let mut report = FileReport {
@@ -129,20 +249,33 @@ pub async fn load_file(
         quarantined: 0,
         warnings: 0,
     };
-    let fp = match source::fingerprint(path, opts.encoding) {
+    let mut record = LoadRecord {
+        load_id: id.clone(),
+        load_seq: 0,
+        feed: feed.name.to_string(),
+        source: src_name.clone(),
+        content_sha256: String::new(),
+        as_of: opts.as_of,
+        encoding: None,
+        status: "failed".into(),
+        message: None,
+        rows_read: 0,
+        rows_accepted: 0,
+        rows_quarantined: 0,
+        warnings: 0,
+        bytes: 0,
+        started_at,
+        loaded_at: 0,
+    };
+    let fp = match fp {
         Ok(fp) => fp,
-        Err(e) => {
-            // Unreadable: no content to identify the load by, so it is recorded by path.
-            let id = load_id(feed.name, &format!("unreadable:{src_name}"), opts.as_of);
-            return fail(
-                wh, book, feed, &src_name, id, None, started_at, opts, report, e,
-            )
-            .await;
-        }
+        Err(e) => return Ok(failed(report, record, e)),
     };
     report.encoding = Some(fp.encoding.name());
-    let id = load_id(feed.name, &fp.sha256, opts.as_of);
-    if let Some(done) = book.committed(&id).cloned() {
+    record.content_sha256 = fp.sha256.clone();
+    record.encoding = Some(fp.encoding.name().to_string());
+    record.bytes = fp.bytes as i64;
+    if let Some(done) = book.committed(&id) {
         info!(file = %src_name, load_seq = done.load_seq, "already loaded, skipped");
         report.outcome = Outcome::Skipped {
             load_seq: done.load_seq,
@@ -151,9 +284,9 @@ pub async fn load_file(
         report.accepted = done.rows_accepted;
         report.quarantined = done.rows_quarantined;
         report.warnings = done.warnings;
-        return Ok(report);
+        return Ok(Staging::Done(report));
     }
-    match stream(
+    let (raw, quarantine) = match stream(
         wh,
         divisions,
         feed,
@@ -166,108 +299,48 @@ pub async fn load_file(
     )
     .await
     {
-        Ok(()) => {}
-        Err(e) if e.is_file_level() => {
-            return fail(
-                wh,
-                book,
-                feed,
-                &src_name,
-                id,
-                Some(&fp),
-                started_at,
-                opts,
-                report,
-                e,
-            )
-            .await
-        }
+        Ok(staged) => staged,
+        // Its staged Parquet files stay unreferenced by any log: invisible, vacuumed later.
+        Err(e) if e.is_file_level() => return Ok(failed(report, record, e)),
         Err(e) => return Err(e),
-    }
-    crash_point("before_load_commit");
-    let rec = wh
-        .record_load(
-            book,
-            LoadRecord {
-                load_id: id,
-                load_seq: 0,
-                feed: feed.name.to_string(),
-                source: src_name.clone(),
-                content_sha256: fp.sha256.clone(),
-                as_of: opts.as_of,
-                encoding: Some(fp.encoding.name().to_string()),
-                status: "committed".into(),
-                message: None,
-                rows_read: report.read,
-                rows_accepted: report.accepted,
-                rows_quarantined: report.quarantined,
-                warnings: report.warnings,
-                bytes: fp.bytes as i64,
-                started_at,
-                loaded_at: now_micros(),
-            },
-        )
-        .await?;
-    report.outcome = Outcome::Loaded {
-        load_seq: rec.load_seq,
     };
-    info!(
-        file = %src_name,
-        read = report.read,
-        accepted = report.accepted,
-        quarantined = report.quarantined,
-        warnings = report.warnings,
-        "loaded"
-    );
-    Ok(report)
+    record.status = "committed".into();
+    record.rows_read = report.read;
+    record.rows_accepted = report.accepted;
+    record.rows_quarantined = report.quarantined;
+    record.warnings = report.warnings;
+    record.loaded_at = now_micros();
+    Ok(Staging::Pending(Box::new(StagedFile {
+        report,
+        record,
+        raw,
+        quarantine,
+    })))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn fail(
-    wh: &Warehouse,
-    book: &mut LoadBook,
-    feed: &Feed,
-    src_name: &str,
-    id: String,
-    fp: Option<&source::Fingerprint>,
-    started_at: i64,
-    opts: &LoadOptions,
-    mut report: FileReport,
-    e: Error,
-) -> Result<FileReport> {
+/// A file rejected as a whole: its `loads` row says why, and nothing of it is committed.
+fn failed(mut report: FileReport, mut record: LoadRecord, e: Error) -> Staging {
     let message = e.to_string();
-    warn!(file = %src_name, error = %message, "file rejected");
-    // Nothing of the file is visible: its rows (if any were written) have no committed load.
-    wh.record_load(
-        book,
-        LoadRecord {
-            load_id: id,
-            load_seq: 0,
-            feed: feed.name.to_string(),
-            source: src_name.to_string(),
-            content_sha256: fp.map(|f| f.sha256.clone()).unwrap_or_default(),
-            as_of: opts.as_of,
-            encoding: fp.map(|f| f.encoding.name().to_string()),
-            status: "failed".into(),
-            message: Some(message.clone()),
-            rows_read: 0,
-            rows_accepted: 0,
-            rows_quarantined: 0,
-            warnings: 0,
-            bytes: fp.map(|f| f.bytes as i64).unwrap_or(0),
-            started_at,
-            loaded_at: now_micros(),
-        },
-    )
-    .await?;
+    warn!(file = %report.path, error = %message, "file rejected");
+    record.status = "failed".into();
+    record.message = Some(message.clone());
+    record.loaded_at = now_micros();
     report.read = 0;
     report.accepted = 0;
     report.quarantined = 0;
     report.warnings = 0;
     report.outcome = Outcome::Failed { message };
-    Ok(report)
+    Staging::Pending(Box::new(StagedFile {
+        report,
+        record,
+        raw: None,
+        quarantine: None,
+    }))
 }
 
+/// Streams a file's records into staged Parquet files of the raw table and `quarantine`.
+/// A table whose log already holds this load (an earlier run was killed after committing it)
+/// gets nothing.
 #[allow(clippy::too_many_arguments)]
 async fn stream(
     wh: &Warehouse,
@@ -279,7 +352,7 @@ async fn stream(
     started_at: i64,
     opts: &LoadOptions,
     report: &mut FileReport,
-) -> Result<()> {
+) -> Result<(Option<Staged>, Option<Staged>)> {
     let required = |c: &str| !feed.optional_headers.contains(&c);
     let mut records = Records::open(path, encoding, feed.table, &required)?;
     let lineage = Lineage {
@@ -342,33 +415,31 @@ async fn stream(
             bar.set_position(report.read as u64);
         }
     }
-    // A table with nothing to add gets no commit: a rerun would write nothing there either.
-    if let Some(mut w) = raw {
-        if !rows.is_empty() {
-            w.write(rows.finish()).await?;
+    let raw = match raw {
+        Some(mut w) => {
+            if !rows.is_empty() {
+                w.write(rows.finish()).await?;
+            }
+            Some(w.finish().await?)
         }
-        crash_point("before_raw_commit");
-        if report.accepted > 0 {
-            w.commit().await?;
+        None => None,
+    };
+    let quarantine = match quarantine {
+        Some(mut w) => {
+            if bad.len() > 0 {
+                w.write(bad.finish()).await?;
+            }
+            Some(w.finish().await?)
         }
-    }
-    crash_point("after_raw_commit");
-    if let Some(mut w) = quarantine {
-        if bad.len() > 0 {
-            w.write(bad.finish()).await?;
-        }
-        if report.quarantined > 0 {
-            w.commit().await?;
-        }
-    }
-    crash_point("after_quarantine_commit");
+        None => None,
+    };
     bar.finish_and_clear();
     info!(
         file = %path.display(),
         rows_per_s = (report.read as f64 / t0.elapsed().as_secs_f64().max(1e-9)) as u64,
         "streamed"
     );
-    Ok(())
+    Ok((raw, quarantine))
 }
 
 fn progress_bar(enabled: bool, path: &Path) -> ProgressBar {

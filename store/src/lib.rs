@@ -18,4 +18,4 @@ mod store;
 pub use catalog::{register_all, CURRENT_SUFFIX};
 pub use divisions::{Divisions, PROVINCE_CODE};
 pub use error::{Error, Result};
-pub use store::{LoadBook, LoadRecord, TableWriter, Warehouse};
+pub use store::{LoadBook, LoadRecord, Staged, TableWriter, Warehouse};

@@ -179,7 +179,6 @@ impl Warehouse {
             .with_target_file_size(TARGET_FILE_SIZE);
         Ok(TableWriter {
             def,
-            table,
             writer,
             app_id: app_id.map(str::to_string),
             rows: 0,
@@ -245,23 +244,39 @@ impl Warehouse {
         })
     }
 
-    /// Appends a row to `loads`, taking its `load_seq` from the book: for a committed load this
-    /// is the marker that makes its rows visible, so it is the last write of a load.
-    pub async fn record_load(
+    /// Commits staged files of one table (of one or several loads) in one commit.
+    pub async fn commit_staged(&self, staged: Vec<Staged>) -> Result<()> {
+        commit(&self.cache, staged).await
+    }
+
+    /// Appends rows to `loads` in one commit, numbering them from the book: for committed
+    /// loads this is the marker that makes their rows visible, so it is the last write of a load.
+    pub async fn record_loads(
         &self,
         book: &mut LoadBook,
-        mut rec: LoadRecord,
-    ) -> Result<LoadRecord> {
-        rec.load_seq = book.next_seq;
+        recs: Vec<LoadRecord>,
+    ) -> Result<Vec<LoadRecord>> {
+        if recs.is_empty() {
+            return Ok(recs);
+        }
+        let mut out = Vec::with_capacity(recs.len());
+        for mut rec in recs {
+            rec.load_seq = book.next_seq;
+            book.next_seq += 1;
+            out.push(rec);
+        }
         let table = self.table(&tables::LOADS).await?;
         let mut w = self.table_writer(&tables::LOADS, table, None)?;
-        w.write(rec.to_batch()).await?;
-        w.commit().await?;
-        book.next_seq += 1;
-        if rec.status == "committed" {
-            book.committed.insert(rec.load_id.clone(), rec.clone());
+        for rec in &out {
+            w.write(rec.to_batch()).await?;
         }
-        Ok(rec)
+        w.commit().await?;
+        for rec in &out {
+            if rec.status == "committed" {
+                book.committed.insert(rec.load_id.clone(), rec.clone());
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -304,7 +319,6 @@ fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
 /// Streams record batches of one load into one table and commits them at once.
 pub struct TableWriter {
     def: &'static Table,
-    table: DeltaTable,
     writer: RecordBatchWriter,
     /// The load's application transaction, written with the commit.
     app_id: Option<String>,
@@ -335,50 +349,99 @@ impl TableWriter {
             .map_err(Error::delta(self.def.name))
     }
 
-    /// Commits everything written, together with the load's application transaction.
-    /// Returns the table version created.
-    pub async fn commit(mut self) -> Result<i64> {
+    /// Finishes the Parquet files written so far and returns them, staged: written but not yet
+    /// in the table's log. [`Warehouse::commit_staged`] commits them.
+    pub async fn finish(mut self) -> Result<Staged> {
         let name = self.def.name;
-        let adds: Vec<Action> = self
-            .writer
-            .flush()
-            .await
-            .map_err(Error::delta(name))?
-            .into_iter()
-            .map(Action::Add)
-            .collect();
-        // Logs are kept ten years (RETENTION); skipping the clean-up saves a log listing per commit.
-        let mut props = CommitProperties::default().with_cleanup_expired_logs(Some(false));
-        if let Some(id) = &self.app_id {
-            props = props
-                .with_application_transaction(Transaction::new(id, 1))
-                .with_metadata([(
-                    "plsw.load_id".to_string(),
-                    serde_json::Value::String(id.clone()),
-                )]);
-        }
-        let snapshot = self.table.snapshot().map_err(Error::delta(name))?;
-        let finalized = CommitBuilder::from(props)
-            .with_actions(adds)
-            .build(
-                Some(snapshot),
-                self.table.log_store(),
-                DeltaOperation::Write {
-                    mode: SaveMode::Append,
-                    partition_by: None,
-                    predicate: None,
-                },
-            )
-            .await
-            .map_err(Error::delta(name))?;
-        // Keep the state after our commit, so the next write does not replay the log.
-        self.table.state = Some(finalized.snapshot());
-        self.cache
-            .lock()
-            .expect("table cache")
-            .insert(name, self.table);
-        Ok(finalized.version() as i64)
+        let adds = self.writer.flush().await.map_err(Error::delta(name))?;
+        Ok(Staged {
+            table: self.def,
+            app_id: self.app_id,
+            adds,
+        })
     }
+
+    /// Commits everything written, with the load's application transaction.
+    pub async fn commit(self) -> Result<()> {
+        let wh_cache = self.cache.clone();
+        let staged = self.finish().await?;
+        commit(&wh_cache, vec![staged]).await
+    }
+}
+
+/// Parquet files of one load written into one table, not yet committed.
+#[derive(Debug)]
+pub struct Staged {
+    table: &'static Table,
+    app_id: Option<String>,
+    adds: Vec<deltalake::kernel::Add>,
+}
+
+impl Staged {
+    /// Whether no file was staged (nothing was written).
+    pub fn is_empty(&self) -> bool {
+        self.adds.is_empty()
+    }
+}
+
+/// Commits staged files of one table, possibly of several loads, in one Delta commit carrying
+/// each load's application transaction.
+async fn commit(
+    cache: &Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
+    staged: Vec<Staged>,
+) -> Result<()> {
+    let Some(first) = staged.first() else {
+        return Ok(());
+    };
+    let def = first.table;
+    let name = def.name;
+    let mut table = cache
+        .lock()
+        .expect("table cache")
+        .get(name)
+        .cloned()
+        .ok_or_else(|| Error::Schema {
+            table: name.to_string(),
+            message: "committing to a table that was never opened".into(),
+        })?;
+    table
+        .update_incremental(None)
+        .await
+        .map_err(Error::delta(name))?;
+    // Logs are kept ten years (RETENTION); skipping the clean-up saves a log listing per commit.
+    let mut props = CommitProperties::default().with_cleanup_expired_logs(Some(false));
+    let ids: Vec<String> = staged.iter().filter_map(|s| s.app_id.clone()).collect();
+    if !ids.is_empty() {
+        props = props
+            .with_application_transactions(ids.iter().map(|id| Transaction::new(id, 1)).collect())
+            .with_metadata([(
+                "plsw.load_ids".to_string(),
+                serde_json::Value::from(ids.clone()),
+            )]);
+    }
+    let adds: Vec<Action> = staged
+        .into_iter()
+        .flat_map(|s| s.adds)
+        .map(Action::Add)
+        .collect();
+    let snapshot = table.snapshot().map_err(Error::delta(name))?;
+    let finalized = CommitBuilder::from(props)
+        .with_actions(adds)
+        .build(
+            Some(snapshot),
+            table.log_store(),
+            DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            },
+        )
+        .await
+        .map_err(Error::delta(name))?;
+    // Keep the state after our commit, so the next write does not replay the log.
+    table.state = Some(finalized.snapshot());
+    cache.lock().expect("table cache").insert(name, table);
+    Ok(())
 }
 
 /// A string column as `Utf8`, whatever string type the scan produced (DataFusion reads Parquet
