@@ -2,7 +2,7 @@
 //! feed's rules into the raw table and `quarantine`, commit, and record the load last.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -104,34 +104,38 @@ pub async fn load_paths(
             feed.name
         )));
     }
-    let files = source::resolve(paths)?;
+    let files = source::resolve_inputs(paths).await?;
     let divisions = Divisions::load(wh).await?;
     let mut book = wh.load_book().await?;
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut group = Group::default();
-    for path in files {
-        let fp = source::fingerprint(path.as_path(), opts.encoding);
+    for input in files {
+        let name = input.name();
+        // An object that cannot be fetched is a file-level error like an unreadable file.
+        let (path, fp, _tmp) = match input.fetch().await {
+            Ok((path, tmp)) => {
+                let fp = source::fingerprint(path.as_path(), opts.encoding);
+                (path, fp, tmp)
+            }
+            Err(e) => (PathBuf::from(&name), Err(e), None),
+        };
         let id = match &fp {
             Ok(fp) => load_id(feed.name, &fp.sha256, opts.as_of),
-            // Unreadable: no content to identify the load by, so it is recorded by path.
-            Err(_) => load_id(
-                feed.name,
-                &format!("unreadable:{}", path.display()),
-                opts.as_of,
-            ),
+            // Unreadable: no content to identify the load by, so it is recorded by name.
+            Err(_) => load_id(feed.name, &format!("unreadable:{name}"), opts.as_of),
         };
         // The same content twice in one command: commit the first, then the second is skipped.
         if group.files.iter().any(|(_, f)| f.record.load_id == id) {
             group.commit(wh, &mut book, &mut reports).await?;
         }
-        let staged = stage_file(wh, &book, &divisions, feed, &path, fp, id, opts).await?;
+        let staged = stage_file(wh, &book, &divisions, feed, &path, &name, fp, id, opts).await?;
         match staged {
             Staging::Done(report) => reports.push(report),
             Staging::Pending(file) => {
                 group.records += file.report.read;
                 group.files.push((reports.len(), file));
                 reports.push(FileReport {
-                    path: path.display().to_string(),
+                    path: name.clone(),
                     outcome: Outcome::Failed {
                         message: "not committed".into(),
                     },
@@ -232,12 +236,13 @@ async fn stage_file(
     divisions: &Divisions,
     feed: &'static Feed,
     path: &Path,
+    name: &str,
     fp: Result<source::Fingerprint>,
     id: String,
     opts: &LoadOptions,
 ) -> Result<Staging> {
     let started_at = now_micros();
-    let src_name = path.display().to_string();
+    let src_name = name.to_string();
     let mut report = FileReport {
         path: src_name.clone(),
         outcome: Outcome::Failed {
@@ -291,6 +296,7 @@ async fn stage_file(
         divisions,
         feed,
         path,
+        name,
         fp.encoding,
         &id,
         started_at,
@@ -347,6 +353,7 @@ async fn stream(
     divisions: &Divisions,
     feed: &'static Feed,
     path: &Path,
+    name: &str,
     encoding: Encoding,
     id: &str,
     started_at: i64,
@@ -358,7 +365,7 @@ async fn stream(
     let lineage = Lineage {
         load_id: id.to_string(),
         feed: feed.name,
-        source: path.display().to_string(),
+        source: name.to_string(),
         loaded_at: started_at,
         as_of: opts.as_of,
     };
@@ -367,7 +374,7 @@ async fn stream(
     let mut quarantine = wh.writer(&plsw_schemas::tables::QUARANTINE, id).await?;
     let mut rows = RowBatcher::new(feed.table, lineage.clone());
     let mut bad = QuarantineBatcher::new(lineage);
-    let bar = progress_bar(opts.progress, path);
+    let bar = progress_bar(opts.progress, name);
     let t0 = Instant::now();
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
@@ -435,14 +442,14 @@ async fn stream(
     };
     bar.finish_and_clear();
     info!(
-        file = %path.display(),
+        file = %name,
         rows_per_s = (report.read as f64 / t0.elapsed().as_secs_f64().max(1e-9)) as u64,
         "streamed"
     );
     Ok((raw, quarantine))
 }
 
-fn progress_bar(enabled: bool, path: &Path) -> ProgressBar {
+fn progress_bar(enabled: bool, name: &str) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -451,6 +458,6 @@ fn progress_bar(enabled: bool, path: &Path) -> ProgressBar {
         ProgressStyle::with_template("{spinner} {msg} {pos} records ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar.set_message(path.display().to_string());
+    bar.set_message(name.to_string());
     bar
 }

@@ -9,6 +9,132 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// One input file: on the local file system, or an object of an object store (`file://…`, or
+/// `s3://…` in a build with the `s3` feature), fetched to a temporary file when it is loaded.
+pub enum Input {
+    Local(PathBuf),
+    Object {
+        store: std::sync::Arc<dyn object_store::ObjectStore>,
+        location: object_store::path::Path,
+        url: String,
+    },
+}
+
+impl Input {
+    /// The name the input is known by in `loads`, `quarantine` and the lineage columns.
+    pub fn name(&self) -> String {
+        match self {
+            Input::Local(p) => p.display().to_string(),
+            Input::Object { url, .. } => url.clone(),
+        }
+    }
+
+    /// A local path to read the input from (an object is streamed to a temporary file, removed
+    /// when the returned guard drops).
+    pub async fn fetch(&self) -> Result<(PathBuf, Option<tempfile::TempPath>)> {
+        use futures::StreamExt;
+        use object_store::ObjectStoreExt;
+        use std::io::Write;
+        match self {
+            Input::Local(p) => Ok((p.clone(), None)),
+            Input::Object {
+                store,
+                location,
+                url,
+            } => {
+                let err = |message: String| Error::Path {
+                    path: url.clone(),
+                    message,
+                };
+                let mut tmp = tempfile::NamedTempFile::new().map_err(|e| err(e.to_string()))?;
+                let mut stream = store
+                    .get(location)
+                    .await
+                    .map_err(|e| err(e.to_string()))?
+                    .into_stream();
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| err(e.to_string()))?;
+                    tmp.write_all(&chunk).map_err(|e| err(e.to_string()))?;
+                }
+                let path = tmp.into_temp_path();
+                Ok((path.to_path_buf(), Some(path)))
+            }
+        }
+    }
+}
+
+/// Resolves PATH arguments to inputs: local files, directories and globs (see [`resolve`]), and
+/// object-store URLs: an object, a prefix (every object under it), or a glob in the last part.
+pub async fn resolve_inputs(paths: &[String]) -> Result<Vec<Input>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.contains("://") {
+            out.extend(
+                resolve(std::slice::from_ref(p))?
+                    .into_iter()
+                    .map(Input::Local),
+            );
+            continue;
+        }
+        out.extend(resolve_url(p).await?);
+    }
+    Ok(out)
+}
+
+async fn resolve_url(text: &str) -> Result<Vec<Input>> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let err = |message: String| Error::Path {
+        path: text.to_string(),
+        message,
+    };
+    let (base, pattern) = match text.rsplit_once('/') {
+        Some((dir, last)) if last.contains(['*', '?', '[']) => (format!("{dir}/"), Some(last)),
+        _ => (text.to_string(), None),
+    };
+    let url = url::Url::parse(&base).map_err(|e| err(e.to_string()))?;
+    let (store, prefix) = object_store::parse_url(&url).map_err(|e| err(e.to_string()))?;
+    let store: std::sync::Arc<dyn object_store::ObjectStore> = store.into();
+    let as_url = |loc: &object_store::path::Path| {
+        let mut u = url.clone();
+        u.set_path(&format!("/{loc}"));
+        u.to_string()
+    };
+    if pattern.is_none() {
+        if let Ok(meta) = store.head(&prefix).await {
+            return Ok(vec![Input::Object {
+                url: as_url(&meta.location),
+                location: meta.location,
+                store,
+            }]);
+        }
+    }
+    let glob = pattern
+        .map(|p| glob::Pattern::new(p).map_err(|e| err(e.to_string())))
+        .transpose()?;
+    let mut metas: Vec<object_store::ObjectMeta> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| err(e.to_string()))?;
+    metas.retain(|m| {
+        let name = m.location.filename().unwrap_or_default();
+        !name.starts_with('.') && glob.as_ref().is_none_or(|g| g.matches(name))
+    });
+    metas.sort_by(|a, b| a.location.cmp(&b.location));
+    if metas.is_empty() {
+        return Err(err("matches no object".into()));
+    }
+    Ok(metas
+        .into_iter()
+        .map(|m| Input::Object {
+            url: as_url(&m.location),
+            location: m.location,
+            store: store.clone(),
+        })
+        .collect())
+}
+
 /// Resolves each PATH (a file, a directory, or a glob) to files, in sorted path order per
 /// argument; arguments keep their order. Hidden files are skipped in directories.
 pub fn resolve(paths: &[String]) -> Result<Vec<PathBuf>> {

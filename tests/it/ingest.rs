@@ -381,3 +381,34 @@ fn a_snapshot_reloaded_for_its_date_is_replaced_whole_and_keyed_facts_by_key() {
         "county_code,amount_yuan\n410621,150.50\n410622,200.00\n"
     );
 }
+
+#[test]
+fn paths_on_an_object_store_load_like_local_files() {
+    let (_tmp, wh) = warehouse();
+    let data = generated();
+    let url = |rel: &str| format!("file://{}/{rel}", data.display());
+    // a glob, a prefix and one object
+    let out = ok(&wh, &["ingest", "cases", &url("cases/*-notarization.xlsx")]);
+    assert!(out.contains("12 file(s): 12 loaded"), "{out}");
+    ok(&wh, &["ingest", "funding", &url("funding/")]);
+    ok(
+        &wh,
+        &["ingest", "population", &url("population/population.csv")],
+    );
+    let s = Session::open(&wh);
+    assert_eq!(
+        s.scalar(
+            "SELECT count(DISTINCT loaded_from) FROM cases WHERE loaded_from LIKE 'file:///%'"
+        ),
+        "12"
+    );
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM loads WHERE status = 'committed'"),
+        "15"
+    );
+    // the same objects again are already loaded
+    let again = ok(&wh, &["ingest", "funding", &url("funding/")]);
+    assert!(again.contains("2 skipped"), "{again}");
+    let missing = plsw(&wh, &["ingest", "population", &url("population/nope.csv")]);
+    assert!(!missing.status.success());
+}
