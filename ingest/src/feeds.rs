@@ -50,6 +50,16 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row of `table` from values in its column order.
+    pub fn new(table: &'static Table, values: Vec<Value>) -> Row {
+        debug_assert_eq!(values.len(), table.columns.len());
+        Row {
+            values,
+            warnings: 0,
+            table: Some(table),
+        }
+    }
+
     fn idx(&self, name: &str) -> usize {
         let t = self.table.expect("row of a table");
         t.columns

@@ -12,6 +12,7 @@ mod load;
 pub mod parse;
 mod reader;
 pub mod source;
+pub mod work_orders;
 
 pub use error::{Error, Result};
 pub use feeds::Feed;

@@ -412,3 +412,50 @@ fn paths_on_an_object_store_load_like_local_files() {
     let missing = plsw(&wh, &["ingest", "population", &url("population/nope.csv")]);
     assert!(!missing.status.success());
 }
+
+#[test]
+fn generated_work_order_versions_follow_f2_with_one_bad_item_of_each_kind() {
+    let data = generated();
+    let divisions = plsw_store::Divisions::from_dir(&data.join("divisions")).unwrap();
+    let mut reasons = Vec::new();
+    let mut accepted = 0;
+    let mut last: Option<(i64, String)> = None;
+    let mut files: Vec<_> = std::fs::read_dir(data.join("work_orders"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        for line in std::fs::read_to_string(f).unwrap().lines() {
+            let item: serde_json::Value = serde_json::from_str(line).unwrap();
+            match plsw_ingest::work_orders::convert_item(&item, &divisions) {
+                Ok(_) => accepted += 1,
+                Err(r) => reasons.push(r.reason),
+            }
+            // ascending (updated_at, order_id), as the API serves them
+            let key = (
+                item["updated_at"]
+                    .as_str()
+                    .and_then(plsw_ingest::work_orders::rfc3339_micros)
+                    .unwrap(),
+                item["order_id"].as_str().unwrap_or_default().to_string(),
+            );
+            if let Some(prev) = &last {
+                assert!(prev <= &key, "{prev:?} then {key:?}");
+            }
+            last = Some(key);
+        }
+    }
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_number",
+            "closed_mismatch",
+            "missing_required",
+            "unknown_channel",
+            "unknown_division"
+        ]
+    );
+    assert!(accepted > 100, "{accepted}");
+}
