@@ -93,6 +93,33 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
         "{second}"
     );
     assert_eq!(dump(&wh), before);
+
+    // Every table stays at Delta protocol (1, 2), readable by every engine (dependencies.md).
+    let mut protocols = 0;
+    for table in std::fs::read_dir(&wh).unwrap() {
+        let log = table.unwrap().path().join("_delta_log");
+        for commit in std::fs::read_dir(&log).unwrap() {
+            let commit = commit.unwrap().path();
+            if commit.extension().is_some_and(|e| e == "json") {
+                for line in std::fs::read_to_string(&commit).unwrap().lines() {
+                    let action: serde_json::Value = serde_json::from_str(line).unwrap();
+                    if let Some(p) = action.get("protocol") {
+                        assert_eq!(
+                            (
+                                p["minReaderVersion"].as_i64(),
+                                p["minWriterVersion"].as_i64()
+                            ),
+                            (Some(1), Some(2)),
+                            "{}",
+                            commit.display()
+                        );
+                        protocols += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(protocols, plsw_schemas::tables::ALL.len());
 }
 
 #[test]
