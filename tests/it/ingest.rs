@@ -333,47 +333,23 @@ fn a_snapshot_reloaded_for_its_date_is_replaced_whole_and_keyed_facts_by_key() {
     );
     let p1 = d.join("p1.csv");
     let p2 = d.join("p2.csv");
-    ok(
-        &wh,
-        &[
-            "ingest",
-            "platforms",
-            "--as-of",
-            "2025-03-31",
-            p1.to_str().unwrap(),
-        ],
-    );
-    ok(
-        &wh,
-        &[
-            "ingest",
-            "platforms",
-            "--as-of",
-            "2025-06-30",
-            p1.to_str().unwrap(),
-        ],
-    );
-    ok(
-        &wh,
-        &[
-            "ingest",
-            "platforms",
-            "--as-of",
-            "2025-03-31",
-            p2.to_str().unwrap(),
-        ],
-    );
+    let snapshot = |as_of: &str, file: &Path| {
+        ok(
+            &wh,
+            &[
+                "ingest",
+                "platforms",
+                "--as-of",
+                as_of,
+                file.to_str().unwrap(),
+            ],
+        )
+    };
+    snapshot("2025-03-31", &p1);
+    snapshot("2025-06-30", &p1);
+    snapshot("2025-03-31", &p2);
     // the same bytes for the same date: already loaded
-    let again = ok(
-        &wh,
-        &[
-            "ingest",
-            "platforms",
-            "--as-of",
-            "2025-03-31",
-            p2.to_str().unwrap(),
-        ],
-    );
+    let again = snapshot("2025-03-31", &p2);
     assert!(again.starts_with("skipped"), "{again}");
     let s = Session::open(&wh);
     assert_eq!(
