@@ -48,7 +48,7 @@ pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisi
         ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, Some(sql))))?;
     }
 
-    let divisions = Divisions::load(wh).await?;
+    let divisions = Divisions::from_context(&private, wh).await?;
     for def in tables::DIVISION_TABLES {
         let batch = divisions.batch(def);
         let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;

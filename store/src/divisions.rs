@@ -76,7 +76,14 @@ impl Divisions {
 
     /// The divisions in force: those loaded into the warehouse, or the built-in ones.
     pub async fn load(wh: &Warehouse) -> Result<Divisions> {
-        let ctx = wh.raw_context().await?;
+        Self::from_context(&wh.raw_context().await?, wh).await
+    }
+
+    /// As [`Divisions::load`], from a context holding the warehouse's Delta tables by name.
+    pub(crate) async fn from_context(
+        ctx: &datafusion::prelude::SessionContext,
+        wh: &Warehouse,
+    ) -> Result<Divisions> {
         let mut levels = Vec::new();
         for def in tables::DIVISION_TABLES {
             let cols: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
