@@ -111,6 +111,10 @@ pub struct Feed {
     pub optional_headers: &'static [&'static str],
     /// Code columns whose empty or unknown values become a default; an unknown one is a warning.
     pub lenient: &'static [(&'static str, &'static str)],
+    /// `(column, other, value)`: `column` is ignored (stored null, whatever it holds) unless the
+    /// earlier column `other` has `value` (feeds.md: an outcome on a case that is not a mediation
+    /// is ignored).
+    pub ignored_unless: &'static [(&'static str, &'static str, &'static str)],
     pub check: fn(&mut Row, &Divisions) -> Result<(), Reject>,
 }
 
@@ -136,6 +140,14 @@ impl Feed {
         };
         for (col, raw) in self.table.columns.iter().zip(values) {
             let text = raw.trim();
+            if let Some((_, other, value)) =
+                self.ignored_unless.iter().find(|(c, ..)| *c == col.name)
+            {
+                if row.get(other) != &Value::Text(value.to_string()) {
+                    row.values.push(Value::Null);
+                    continue;
+                }
+            }
             let lenient = self
                 .lenient
                 .iter()
@@ -237,8 +249,11 @@ fn codes_of(list: &codes::CodeList) -> String {
 pub const HOTLINE: Feed = Feed {
     name: "hotline",
     table: &tables::HOTLINE_CALLS,
-    optional_headers: &[],
+    // Columns whose values may be empty may be absent (feeds.md: only a missing *required*
+    // column rejects a file).
+    optional_headers: &["caller_county_code", "answered_at", "topic", "rating"],
     lenient: &[("topic", "other")],
+    ignored_unless: &[],
     check: check_hotline,
 };
 
@@ -252,14 +267,16 @@ pub const CASES: Feed = Feed {
         "closed_on",
     ],
     lenient: &[],
+    ignored_unless: &[("outcome", "case_type", "mediation")],
     check: check_case,
 };
 
 pub const PLATFORMS: Feed = Feed {
     name: "platforms",
     table: &tables::PLATFORMS,
-    optional_headers: &["services", "equipment", "star_rating"],
+    optional_headers: &["built_on", "services", "equipment", "star_rating"],
     lenient: &[],
+    ignored_unless: &[],
     check: check_platform,
 };
 
@@ -268,6 +285,7 @@ pub const STAFF: Feed = Feed {
     table: &tables::STAFF,
     optional_headers: &["active_to"],
     lenient: &[],
+    ignored_unless: &[],
     check: check_staff,
 };
 
@@ -276,6 +294,7 @@ pub const FUNDING: Feed = Feed {
     table: &tables::FUNDING,
     optional_headers: &[],
     lenient: &[],
+    ignored_unless: &[],
     check: check_funding,
 };
 
@@ -284,6 +303,7 @@ pub const POPULATION: Feed = Feed {
     table: &tables::POPULATION,
     optional_headers: &[],
     lenient: &[],
+    ignored_unless: &[],
     check: check_population,
 };
 
@@ -354,10 +374,6 @@ fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
                 "closed_on is before accepted_on",
             ));
         }
-    }
-    if row.text("case_type") != Some("mediation") {
-        // feeds.md: an outcome on a case that is not a mediation is ignored.
-        row.set("outcome", Value::Null);
     }
     Ok(())
 }

@@ -383,7 +383,12 @@ async fn stream(
             continue;
         }
         report.read += 1;
-        let result = if records.well_formed(&rec) {
+        let result = if let Some(message) = records.cell_error(&rec) {
+            Err(Reject {
+                reason: "bad_cell".into(),
+                message,
+            })
+        } else if records.well_formed(&rec) {
             feed.convert((0..ncols).map(|c| records.value(&rec, c)), divisions)
         } else {
             Err(Reject {

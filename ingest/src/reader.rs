@@ -158,9 +158,25 @@ impl Records {
         serde_json::Value::Object(obj).to_string()
     }
 
-    /// Whether a record is entirely empty (a blank trailing XLSX row), which is skipped.
+    /// Whether a record has no cell at all (a blank trailing XLSX row), which is skipped. A row
+    /// with a space in a cell is a record (and is quarantined if that breaks a rule).
     pub(crate) fn is_blank(rec: &RawRecord) -> bool {
-        rec.fields.iter().all(|f| f.trim().is_empty())
+        rec.fields.iter().all(|f| f.is_empty())
+    }
+
+    /// The first XLSX cell holding an error (`#DIV/0!`, `#REF!` …) of a record, if any.
+    pub(crate) fn cell_error(&self, rec: &RawRecord) -> Option<String> {
+        let Inner::Xlsx { .. } = self.inner else {
+            return None;
+        };
+        rec.fields.iter().enumerate().find_map(|(i, f)| {
+            f.strip_prefix(CELL_ERROR).map(|e| {
+                format!(
+                    "column {}: the cell holds the error {e}",
+                    self.headers.get(i).map(String::as_str).unwrap_or("?")
+                )
+            })
+        })
     }
 }
 
@@ -227,6 +243,9 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Vec<String>)> {
     ))
 }
 
+/// Marks a cell that held a spreadsheet error, so the record is quarantined (`bad_cell`).
+const CELL_ERROR: &str = "\u{0}#CELL_ERROR ";
+
 /// A cell as the text a CSV export would hold: date cells as `YYYY-MM-DD` (midnight) or
 /// `YYYY-MM-DD HH:MM:SS`, whole floats without a fraction.
 fn cell_text(cell: &Data) -> String {
@@ -248,6 +267,23 @@ fn cell_text(cell: &Data) -> String {
             None => format!("#DATE?{}", dt.as_f64()),
         },
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("#ERROR {e:?}"),
+        Data::Error(e) => format!("{CELL_ERROR}{e:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use calamine::CellErrorType;
+
+    use super::*;
+
+    #[test]
+    fn cells_read_as_a_csv_export_would_hold_them() {
+        assert_eq!(cell_text(&Data::Float(4.0)), "4");
+        assert_eq!(cell_text(&Data::Float(1234.5)), "1234.5");
+        assert_eq!(cell_text(&Data::Int(7)), "7");
+        assert_eq!(cell_text(&Data::Empty), "");
+        assert_eq!(cell_text(&Data::String("豫0621".into())), "豫0621");
+        assert!(cell_text(&Data::Error(CellErrorType::Div0)).starts_with(CELL_ERROR));
     }
 }

@@ -240,6 +240,7 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
     let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
     let mut utf8 = true;
+    let mut ascii = true;
     let mut head: Vec<u8> = Vec::new();
     let mut bytes = 0u64;
     loop {
@@ -249,6 +250,7 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
         }
         bytes += n as u64;
         hasher.update(&buf[..n]);
+        ascii = ascii && buf[..n].is_ascii();
         if head.len() < 4 {
             head.extend_from_slice(&buf[..n.min(4)]);
         }
@@ -279,6 +281,16 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
                 })
             }
             Encoding::Utf8 if head.starts_with(b"\xEF\xBB\xBF") => Encoding::Utf8Bom,
+            // UTF-8 Chinese is mostly legal GB18030 too: decoding it so would garble it silently.
+            Encoding::Gb18030 if utf8 && !ascii => {
+                return Err(Error::Encoding {
+                    path: path.to_path_buf(),
+                    message:
+                        "--encoding gb18030 was given but the file is UTF-8 with non-ASCII text; \
+                              reading it as GB18030 would corrupt it"
+                            .into(),
+                })
+            }
             other => other,
         }
     } else if head.starts_with(b"\xEF\xBB\xBF") && utf8 {
@@ -439,6 +451,18 @@ mod tests {
         let fp = fingerprint(&gb, None).unwrap();
         assert_eq!(fp.encoding, Encoding::Gb18030);
         assert!(fingerprint(&gb, Some(Encoding::Utf8)).is_err());
+        assert!(
+            fingerprint(&utf, Some(Encoding::Gb18030)).is_err(),
+            "would garble 中牟县"
+        );
+        let ascii = dir.path().join("d.csv");
+        std::fs::write(&ascii, "x,1\n").unwrap();
+        assert_eq!(
+            fingerprint(&ascii, Some(Encoding::Gb18030))
+                .unwrap()
+                .encoding,
+            Encoding::Gb18030
+        );
         assert_eq!(fp.sha256.len(), 64);
     }
 }

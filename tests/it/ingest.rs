@@ -462,3 +462,17 @@ fn generated_work_order_versions_follow_f2_with_one_bad_item_of_each_kind() {
     );
     assert!(accepted > 100, "{accepted}");
 }
+
+#[test]
+fn columns_that_may_be_empty_may_be_absent() {
+    let (tmp, wh) = warehouse();
+    let f = tmp.path().join("short.csv");
+    // no caller_county_code, answered_at, topic or rating column
+    write(&f, "通话编号,热线号码,接听城市代码,进线时间,结束时间\nS1,12348,410600,2025-03-01 11:00:00,2025-03-01 11:00:30\n");
+    let out = ok(&wh, &["ingest", "hotline", f.to_str().unwrap()]);
+    assert!(out.contains("read=1 accepted=1 quarantined=0"), "{out}");
+    assert_eq!(
+        query(&wh, "SELECT call_id, topic, answered_at IS NULL AS unanswered, rating FROM hotline_calls_current"),
+        "call_id,topic,unanswered,rating\nS1,other,true,\n"
+    );
+}

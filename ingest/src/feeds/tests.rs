@@ -152,6 +152,13 @@ fn case_quarantine_reasons() {
 }
 
 #[test]
+fn an_outcome_on_a_case_that_is_not_a_mediation_is_ignored_whatever_it_holds() {
+    let row = run(&CASES, &case(&[(1, "公证"), (5, "和解")])).unwrap();
+    assert_eq!(row.get("outcome"), &Value::Null);
+    assert_eq!(reason(&CASES, &case(&[(5, "和解")])), "unknown_outcome");
+}
+
+#[test]
 fn case_outcome_only_for_mediation() {
     let row = run(&CASES, &case(&[(1, "legal_aid"), (6, "是"), (7, "3200.5")])).unwrap();
     assert_eq!(row.get("outcome"), &Value::Null);
