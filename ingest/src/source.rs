@@ -93,7 +93,10 @@ async fn resolve_url(text: &str) -> Result<Vec<Input>> {
         _ => (text.to_string(), None),
     };
     let url = url::Url::parse(&base).map_err(|e| err(e.to_string()))?;
-    let (store, prefix) = object_store::parse_url(&url).map_err(|e| err(e.to_string()))?;
+    // S3 credentials, region and endpoint from the usual AWS_* variables (other keys are ignored).
+    let env = std::env::vars().filter(|(k, _)| k.starts_with("AWS_"));
+    let (store, prefix) =
+        object_store::parse_url_opts(&url, env).map_err(|e| err(e.to_string()))?;
     let store: std::sync::Arc<dyn object_store::ObjectStore> = store.into();
     let as_url = |loc: &object_store::path::Path| {
         let mut u = url.clone();
