@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the `plsw` binary on generated data and read the warehouse back.
 
 mod common;
+mod generate;
 mod ingest;
 mod kill;
 mod sql;

@@ -1,0 +1,61 @@
+//! `plsw generate`: deterministic for a seed, different for another.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::*;
+
+fn digest(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn generate(out: &Path, seed: &str) {
+    let status = Command::new(BIN)
+        .args([
+            "generate",
+            "--out",
+            out.to_str().unwrap(),
+            "--scale",
+            "0.005",
+            "--seed",
+            seed,
+            "--cities",
+            "419000",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    generate(&a, "3");
+    generate(&b, "3");
+    generate(&c, "4");
+    let (da, db, dc) = (digest(&a), digest(&b), digest(&c));
+    assert!(da.len() > 400, "{} files", da.len());
+    assert!(da == db, "same seed, different output");
+    assert!(da != dc, "another seed, same output");
+}
