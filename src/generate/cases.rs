@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use plsw_schemas::tables::CASES;
-use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook};
 
 use super::rng::Rng;
 use super::world::{date_of, days, fmt_date, World};
@@ -233,6 +233,10 @@ fn write_csv(
 /// XLSX with Chinese headers; accepted_on as a date cell, closed_on as a date cell or as text.
 fn write_xlsx(path: &Path, records: &[Vec<String>]) -> anyhow::Result<()> {
     let mut wb = Workbook::new();
+    // A fixed creation time (rust_xlsxwriter stamps the clock otherwise): the same seed gives
+    // the same bytes.
+    let created = ExcelDateTime::from_ymd(2000, 1, 1)?;
+    wb.set_properties(&DocProperties::new().set_creation_datetime(&created));
     let ws = wb.add_worksheet();
     let date_format = Format::new().set_num_format("yyyy-mm-dd");
     for (c, h) in headers(&CASES, true).iter().enumerate() {

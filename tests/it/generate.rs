@@ -52,6 +52,8 @@ fn the_same_seed_gives_the_same_bytes() {
         tmp.path().join("c"),
     );
     generate(&a, "3");
+    // a second apart, so anything stamped with the clock would differ
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     generate(&b, "3");
     generate(&c, "4");
     let (da, db, dc) = (digest(&a), digest(&b), digest(&c));
