@@ -51,25 +51,30 @@ pub(crate) fn generated() -> PathBuf {
     }
     let tmp = tempfile::tempdir_in(&root).expect("tempdir");
     let out = tmp.path().join("data");
+    generate_into(&out, "0.01", "7", CITIES);
+    // Another process may have won the race; its data is byte-identical (same seed).
+    let _ = std::fs::rename(&out, &dir);
+    assert!(dir.join("README.txt").exists());
+    dir
+}
+
+/// Runs `plsw generate` into `out`.
+pub(crate) fn generate_into(out: &Path, scale: &str, seed: &str, cities: &str) {
     let status = Command::new(BIN)
         .args([
             "generate",
             "--out",
             out.to_str().unwrap(),
             "--scale",
-            "0.01",
+            scale,
             "--seed",
-            "7",
+            seed,
             "--cities",
-            CITIES,
+            cities,
         ])
         .status()
         .expect("run generate");
     assert!(status.success());
-    // Another process may have won the race; its data is byte-identical (same seed).
-    let _ = std::fs::rename(&out, &dir);
-    assert!(dir.join("README.txt").exists());
-    dir
 }
 
 /// A new warehouse with the test divisions loaded.

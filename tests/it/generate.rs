@@ -1,7 +1,6 @@
 //! `plsw generate`: deterministic for a seed, different for another.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::*;
 
@@ -26,21 +25,7 @@ fn digest(dir: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn generate(out: &Path, seed: &str) {
-    let status = Command::new(BIN)
-        .args([
-            "generate",
-            "--out",
-            out.to_str().unwrap(),
-            "--scale",
-            "0.005",
-            "--seed",
-            seed,
-            "--cities",
-            "419000",
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    generate_into(out, "0.005", seed, "419000");
 }
 
 #[test]
