@@ -3,10 +3,11 @@
 //! a DataFusion `SessionContext`.
 //!
 //! ## The commit protocol (see `docs/exactly-once.md`)
-//! Delta commits are atomic per table, not across tables. A load therefore writes its raw rows,
-//! then its quarantined rows, each commit carrying a Delta application transaction
-//! (`txn { appId: load_id }`) so that a rerun can tell the write already happened, and commits its
-//! row in `loads` **last**, as the marker. Every view analysts see keeps only rows whose
+//! Delta commits are atomic per table, not across tables. A load therefore stages its raw rows
+//! and its quarantined rows as Parquet files ([`TableWriter::finish`]), commits them (several
+//! loads' files in one commit, [`Warehouse::commit_staged`]) with a Delta application transaction
+//! per load (`txn { appId: load_id }`) so that a rerun can tell the write already happened, and
+//! commits its row in `loads` **last**, as the marker. Every view analysts see keeps only rows whose
 //! `load_id` has a committed `loads` row, so a load killed at any instant is invisible, and the
 //! rerun (same content, same `load_id`) completes it without writing anything twice.
 

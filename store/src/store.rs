@@ -181,8 +181,6 @@ impl Warehouse {
             def,
             writer,
             app_id: app_id.map(str::to_string),
-            rows: 0,
-            cache: self.cache.clone(),
         })
     }
 
@@ -270,7 +268,7 @@ impl Warehouse {
         for rec in &out {
             w.write(rec.to_batch()).await?;
         }
-        w.commit().await?;
+        self.commit_staged(vec![w.finish().await?]).await?;
         for rec in &out {
             if rec.status == "committed" {
                 book.committed.insert(rec.load_id.clone(), rec.clone());
@@ -322,8 +320,6 @@ pub struct TableWriter {
     writer: RecordBatchWriter,
     /// The load's application transaction, written with the commit.
     app_id: Option<String>,
-    rows: usize,
-    cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
 }
 
 impl std::fmt::Debug for TableWriter {
@@ -331,7 +327,6 @@ impl std::fmt::Debug for TableWriter {
         f.debug_struct("TableWriter")
             .field("table", &self.def.name)
             .field("app_id", &self.app_id)
-            .field("rows", &self.rows)
             .finish()
     }
 }
@@ -342,7 +337,6 @@ impl TableWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.rows += batch.num_rows();
         self.writer
             .write(batch)
             .await
@@ -359,13 +353,6 @@ impl TableWriter {
             app_id: self.app_id,
             adds,
         })
-    }
-
-    /// Commits everything written, with the load's application transaction.
-    pub async fn commit(self) -> Result<()> {
-        let wh_cache = self.cache.clone();
-        let staged = self.finish().await?;
-        commit(&wh_cache, vec![staged]).await
     }
 }
 
