@@ -21,17 +21,34 @@ demo-data: build ## Generate a synthetic province-year on the real divisions int
 	@if [ -f $(DEMO_DIR)/data/README.txt ]; then echo "demo data present in $(DEMO_DIR)/data (make demo-clean to redo)"; \
 	else $(PLSW) generate --out $(DEMO_DIR)/data --year $(DEMO_YEAR) --scale $(DEMO_SCALE); fi
 
-demo: demo-data ## Generate, ingest every feed, print per-feed counts and a sample query
+# The demo's stand-in for the online platform: a token, and a few faults of each kind, so the
+# pull shows its retries. Override DEMO_FAULTS= for a well-behaved server.
+DEMO_FAULTS ?= 503:197,429:401,drop:149,repeat:41,overlap:53
+export PLSW_DEMO_TOKEN ?= demo-token-not-secret
+
+demo: demo-data ## Generate, ingest every feed, pull the work orders, print per-feed counts and a sample query
+	@# A demo warehouse written by an older plsw (another table layout) is recreated.
+	@$(PLSW) sql "SELECT 1" >/dev/null 2>&1 || { echo "recreating $(PLSW_WAREHOUSE)"; rm -rf $(PLSW_WAREHOUSE); }
 	$(PLSW) ingest hotline $(DEMO_DIR)/data/hotline
 	$(PLSW) ingest cases $(DEMO_DIR)/data/cases
 	for f in $(DEMO_DIR)/data/platforms/*.csv; do $(PLSW) ingest platforms --as-of $$(basename $$f .csv) $$f || exit 1; done
 	for f in $(DEMO_DIR)/data/staff/*.csv; do $(PLSW) ingest staff --as-of $$(basename $$f .csv) $$f || exit 1; done
 	$(PLSW) ingest funding $(DEMO_DIR)/data/funding
 	$(PLSW) ingest population $(DEMO_DIR)/data/population
+	@echo; echo "== work orders: serve the generated versions on 127.0.0.1 (faults: $(DEMO_FAULTS)) and pull them =="
+	@rm -f $(DEMO_DIR)/upstream.addr
+	@$(PLSW) upstream --dir $(DEMO_DIR)/data/work_orders --addr 127.0.0.1:0 --addr-file $(DEMO_DIR)/upstream.addr \
+	  --token-env PLSW_DEMO_TOKEN --faults "$(DEMO_FAULTS)" & pid=$$!; \
+	for i in $$(seq 600); do [ -s $(DEMO_DIR)/upstream.addr ] && break; sleep 0.1; done; \
+	PLSW_LOG=$${PLSW_LOG:-warn} $(PLSW) pull work-orders --url http://$$(cat $(DEMO_DIR)/upstream.addr) --token-env PLSW_DEMO_TOKEN; \
+	rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
 	@echo; echo "== per feed: read = accepted + quarantined =="
-	$(PLSW) sql "SELECT feed, count(*) AS files, sum(rows_read) AS read, sum(rows_accepted) AS accepted, \
+	$(PLSW) sql "SELECT feed, count(*) AS loads, sum(rows_read) AS read, sum(rows_accepted) AS accepted, \
 	  sum(rows_quarantined) AS quarantined, sum(rows_read) = sum(rows_accepted) + sum(rows_quarantined) AS balanced \
 	  FROM loads WHERE status = 'committed' GROUP BY feed ORDER BY feed"
+	@echo; echo "== work orders: versions stored once each, and the watermark the next pull resumes from =="
+	$(PLSW) sql "SELECT count(*) AS versions, count(DISTINCT order_id) AS orders, \
+	  (SELECT max(watermark) FROM loads WHERE feed = 'work_orders') AS watermark FROM work_order_versions_current"
 	@echo; echo "== quarantine reasons =="
 	$(PLSW) sql "SELECT feed, reason, count(*) AS n FROM quarantine GROUP BY feed, reason ORDER BY feed, n DESC"
 	@echo; echo "== sample: hotline answer rate by answering city, $(DEMO_YEAR) (current rows) =="

@@ -61,8 +61,72 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Pull a feed from its upstream API, incrementally from the warehouse's watermark.
+    Pull {
+        #[command(subcommand)]
+        feed: PullFeed,
+    },
     /// Write a synthetic province-year in the exact feed formats, on the real divisions.
     Generate(generate::Args),
+    /// Serve generated work orders through the online platform's API (a stand-in for demos
+    /// and tests, with optional faults).
+    Upstream(UpstreamArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PullFeed {
+    /// Work-order versions of the online platform (F2), exactly once
+    WorkOrders(PullArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// The platform's base URL (the API is under /api/v1/work-orders) [default: from plsw.toml]
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Read the bearer token from this environment variable [default: from plsw.toml]
+    #[arg(long)]
+    pub token_env: Option<String>,
+    /// Items per page to ask for
+    #[arg(long, default_value_t = 1000)]
+    pub page_size: u32,
+    /// Start from this instant (RFC 3339) instead of the warehouse's watermark
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Commit after about this many items
+    #[arg(long, default_value_t = 100_000)]
+    pub commit_every: usize,
+    /// Retries of one request before the pull fails
+    #[arg(long, default_value_t = 8)]
+    pub max_retries: u32,
+    /// First back-off between retries (doubles each time, with jitter, up to 30s)
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub retry_base: std::time::Duration,
+    /// Connect timeout
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: std::time::Duration,
+    /// Longest wait for the next bytes of a response
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub read_timeout: std::time::Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpstreamArgs {
+    /// Directory of work-order versions as JSON lines (the generator's work_orders/)
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Address to listen on (127.0.0.1:0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:18348")]
+    pub addr: String,
+    /// Write the bound address to this file once listening
+    #[arg(long)]
+    pub addr_file: Option<PathBuf>,
+    /// Require this environment variable's value as the bearer token
+    #[arg(long)]
+    pub token_env: Option<String>,
+    /// Faults by request number, e.g. 503:7,429:50,drop:11,repeat:5,overlap:6,resend:9,stall:13
+    #[arg(long, default_value = "")]
+    pub faults: String,
 }
 
 /// Options shared by every file feed.
@@ -128,6 +192,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             let wh = open(&location).await?;
             ingest(&wh, feed).await
         }
+        Command::Pull {
+            feed: PullFeed::WorkOrders(args),
+        } => {
+            let wh = open(&location).await?;
+            pull_work_orders(&wh, &file, args).await
+        }
+        Command::Upstream(args) => serve_upstream(args).await,
         Command::Seeds {
             action: SeedsAction::Load { dir },
         } => {
@@ -193,6 +264,143 @@ async fn ingest(wh: &Warehouse, feed: IngestFeed) -> anyhow::Result<bool> {
     Ok(!reports.iter().any(FileReport::failed))
 }
 
+async fn pull_work_orders(
+    wh: &Warehouse,
+    file: &FileConfig,
+    args: PullArgs,
+) -> anyhow::Result<bool> {
+    use plsw_ingest::pull::{self, rfc3339_utc, PullOptions, RetryPolicy};
+    let conf = file.pull.as_ref().and_then(|p| p.work_orders.clone());
+    let url = args
+        .url
+        .or_else(|| conf.as_ref().and_then(|c| c.url.clone()))
+        .context("give --url, or [pull.work_orders] url in plsw.toml")?;
+    let base_url = url::Url::parse(&url).with_context(|| format!("--url {url:?} is not a URL"))?;
+    let token = config::work_orders_token(args.token_env.as_deref(), conf.as_ref())?;
+    let since = match args.since.as_deref() {
+        None => None,
+        Some(s) => Some(
+            plsw_ingest::work_orders::rfc3339_micros(s)
+                .with_context(|| format!("--since {s:?} is not an RFC 3339 instant"))?,
+        ),
+    };
+    let opts = PullOptions {
+        token,
+        page_size: args.page_size,
+        since,
+        commit_every: args.commit_every,
+        retry: RetryPolicy {
+            max_retries: args.max_retries,
+            base: args.retry_base,
+            ..RetryPolicy::default()
+        },
+        connect_timeout: args.connect_timeout,
+        read_timeout: args.read_timeout,
+        progress: true,
+        ..PullOptions::new(base_url)
+    };
+    let ts = |t: Option<i64>| t.map(rfc3339_utc).unwrap_or_else(|| "the beginning".into());
+    match pull::pull_work_orders(wh, &opts).await {
+        Ok(r) => {
+            outln!(
+                "pulled   {}  from {}: pages={} requests={} retries={}",
+                r.source,
+                ts(r.from),
+                r.pages,
+                r.requests,
+                r.retries
+            );
+            let loads = match (r.loads.first(), r.loads.last()) {
+                (Some(a), Some(b)) if a == b => format!("load #{a}"),
+                (Some(a), Some(b)) => format!("loads #{a}-#{b}"),
+                _ => "nothing new, nothing committed".into(),
+            };
+            outln!(
+                "work_orders: read={} accepted={} quarantined={} repeated={} stored={} (new or changed versions); watermark {}; {loads}",
+                r.read,
+                r.accepted,
+                r.quarantined,
+                r.repeated,
+                r.stored,
+                ts(r.watermark)
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            // Whatever committed before the failure stays, with its watermark.
+            let book = wh.load_book().await?;
+            Err(anyhow::Error::new(e).context(format!(
+                "pull failed; the watermark stays at {} (what was committed stays)",
+                ts(book.watermark(pull::FEED))
+            )))
+        }
+    }
+}
+
+async fn serve_upstream(args: UpstreamArgs) -> anyhow::Result<bool> {
+    let mut up = crate::upstream::Upstream::from_dir(&args.dir)?;
+    if let Some(var) = &args.token_env {
+        let token = std::env::var(var).with_context(|| format!("${var} is not set"))?;
+        up = up.with_token(&token);
+    }
+    up.set_faults(crate::upstream::FaultPlan::parse(&args.faults)?);
+    let listener = tokio::net::TcpListener::bind(&args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    if let Some(f) = &args.addr_file {
+        std::fs::write(f, addr.to_string()).with_context(|| format!("writing {}", f.display()))?;
+    }
+    outln!(
+        "serving {} work-order versions at http://{addr}/api/v1/work-orders",
+        up.items().len()
+    );
+    up.serve(listener, async {
+        shutdown_signal().await;
+    })
+    .await?;
+    Ok(true)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `500ms`, `2s`, `1m`, or a number of seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((t, "s"), |i| t.split_at(i));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 500ms, 10s or 1m"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("{text:?} is not a duration like 500ms, 10s or 1m")),
+    }
+}
+
 fn as_of(text: Option<String>) -> anyhow::Result<i32> {
     match text {
         Some(t) => plsw_ingest::parse::date(&t)
@@ -252,5 +460,21 @@ pub fn exit_status(ok: anyhow::Result<bool>) -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5h").is_err());
     }
 }

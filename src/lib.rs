@@ -1,6 +1,8 @@
-//! The `plsw` binary's library: command line, configuration and the demo-data generator.
+//! The `plsw` binary's library: command line, configuration, the demo-data generator and the
+//! work-order API stand-in.
 //! `main.rs` only installs logging and calls [`cli::run`].
 
 pub mod cli;
 pub mod config;
 pub mod generate;
+pub mod upstream;

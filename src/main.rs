@@ -10,6 +10,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // The dependency tree enables both of rustls' crypto providers; with two, rustls cannot
+    // pick one by itself and panics at the first TLS connection. Ours is ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = plsw::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -35,6 +35,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    // --- the upstream API failed (after retries) or refused us ---
+    #[error("work-order API: {0}")]
+    Upstream(String),
+
     // --- the warehouse failed ---
     #[error(transparent)]
     Warehouse(#[from] plsw_store::Error),
@@ -50,6 +54,9 @@ impl Error {
 
     /// Whether the error rejects one file (the command goes on) rather than the command.
     pub fn is_file_level(&self) -> bool {
-        !matches!(self, Error::Warehouse(_) | Error::Usage(_))
+        !matches!(
+            self,
+            Error::Warehouse(_) | Error::Usage(_) | Error::Upstream(_)
+        )
     }
 }

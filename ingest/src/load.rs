@@ -72,14 +72,14 @@ pub fn load_id(feed: &str, content_sha256: &str, as_of: Option<i32>) -> String {
 
 /// Test hook: `PLSW_CRASH_AT=<point>` aborts the process there, as `kill -9` would, so tests can
 /// prove a load interrupted at that point leaves the warehouse as it was.
-fn crash_point(point: &str) {
+pub(crate) fn crash_point(point: &str) {
     if std::env::var("PLSW_CRASH_AT").is_ok_and(|p| p == point) {
         eprintln!("PLSW_CRASH_AT={point}: aborting");
         std::process::abort();
     }
 }
 
-fn now_micros() -> i64 {
+pub(crate) fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
@@ -267,8 +267,10 @@ async fn stage_file(
         rows_read: 0,
         rows_accepted: 0,
         rows_quarantined: 0,
+        rows_repeated: 0,
         warnings: 0,
         bytes: 0,
+        watermark: None,
         started_at,
         loaded_at: 0,
     };
@@ -374,7 +376,8 @@ async fn stream(
     let mut quarantine = wh.writer(&plsw_schemas::tables::QUARANTINE, id).await?;
     let mut rows = RowBatcher::new(feed.table, lineage.clone());
     let mut bad = QuarantineBatcher::new(lineage);
-    let bar = progress_bar(opts.progress, name);
+    let bar = progress_bar(opts.progress, "{spinner} {msg} {pos} records ({per_sec})");
+    bar.set_message(name.to_string());
     let t0 = Instant::now();
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
@@ -454,15 +457,14 @@ async fn stream(
     Ok((raw, quarantine))
 }
 
-fn progress_bar(enabled: bool, name: &str) -> ProgressBar {
+/// A spinner on stderr with `template`, or a hidden bar when not wanted or not on a terminal.
+pub(crate) fn progress_bar(enabled: bool, template: &str) -> ProgressBar {
     if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} records ({per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
-    bar.set_message(name.to_string());
     bar
 }

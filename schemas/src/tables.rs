@@ -265,7 +265,7 @@ pub const CASES: Table = Table {
 
 pub const WORK_ORDER_VERSIONS: Table = Table {
     name: "work_order_versions",
-    doc: "Versions of online work orders (F2), one row per distinct (order_id, updated_at)",
+    doc: "Versions of online work orders (F2), pulled from the platform's API: a row per version (order_id, updated_at) and content received; work_order_versions_current has each version once, with its latest content",
     kind: TableKind::Events,
     key: &["order_id", "updated_at"],
     columns: &[
@@ -522,7 +522,7 @@ pub const QUARANTINE: Table = Table {
     columns: &[
         col("load_id", &[], Text, true, "The load that read the row"),
         col("feed", &[], Code(&codes::FEEDS), true, "Feed of the row"),
-        col("source", &[], Text, true, "File path or API URL"),
+        col("source", &[], Text, true, "File path or API base URL"),
         col(
             "record",
             &[],
@@ -566,7 +566,7 @@ pub const LOADS: Table = Table {
             &[],
             Text,
             true,
-            "Id of the load: derived from feed, content and as-of date",
+            "Id of the load: derived from feed, content and as-of date (a pull: feed, source, position and items)",
         ),
         col(
             "load_seq",
@@ -576,13 +576,13 @@ pub const LOADS: Table = Table {
             "Order of committed loads: a later load's rows win",
         ),
         col("feed", &[], Code(&codes::FEEDS), true, "Feed loaded"),
-        col("source", &[], Text, true, "File path or API URL"),
+        col("source", &[], Text, true, "File path or API base URL"),
         col(
             "content_sha256",
             &[],
             Text,
             true,
-            "SHA-256 of the file's bytes",
+            "SHA-256 of the file's bytes; for a pull, of the items the load stored",
         ),
         col(
             "as_of",
@@ -600,7 +600,7 @@ pub const LOADS: Table = Table {
         ),
         col("status", &[], Text, true, "committed or failed"),
         col("message", &[], Text, false, "Why a failed load failed"),
-        col("rows_read", &[], Int, true, "Records read"),
+        col("rows_read", &[], Int, true, "Records read; for a pull, distinct items received"),
         col(
             "rows_accepted",
             &[],
@@ -616,13 +616,27 @@ pub const LOADS: Table = Table {
             "Records quarantined; read = accepted + quarantined",
         ),
         col(
+            "rows_repeated",
+            &[],
+            Int,
+            true,
+            "Pulls: items received more than once (not counted again in read); 0 for files",
+        ),
+        col(
             "warnings",
             &[],
             Int,
             true,
             "Accepted rows with a warning (e.g. an unknown topic kept as other)",
         ),
-        col("bytes", &[], Int, true, "Size of the file"),
+        col("bytes", &[], Int, true, "Size of the file; for a pull, of the pages received"),
+        col(
+            "watermark",
+            &[],
+            Timestamp,
+            false,
+            "Pulls: the greatest updated_at received so far; the next pull resumes from it (inclusive)",
+        ),
         col(
             "started_at",
             &[],

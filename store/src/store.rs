@@ -290,6 +290,20 @@ impl LoadBook {
     pub fn committed(&self, load_id: &str) -> Option<&LoadRecord> {
         self.committed.get(load_id)
     }
+
+    /// The `load_seq` the next recorded load gets.
+    pub fn next_seq(&self) -> i64 {
+        self.next_seq
+    }
+
+    /// The watermark of a pulled feed: the greatest committed one, if any.
+    pub fn watermark(&self, feed: &str) -> Option<i64> {
+        self.committed
+            .values()
+            .filter(|l| l.feed == feed)
+            .filter_map(|l| l.watermark)
+            .max()
+    }
 }
 
 fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
@@ -455,8 +469,12 @@ pub struct LoadRecord {
     pub rows_read: i64,
     pub rows_accepted: i64,
     pub rows_quarantined: i64,
+    /// Pulls: items received more than once.
+    pub rows_repeated: i64,
     pub warnings: i64,
     pub bytes: i64,
+    /// Pulls: the greatest `updated_at` received (UTC microseconds).
+    pub watermark: Option<i64>,
     /// Microseconds since the epoch, UTC.
     pub started_at: i64,
     pub loaded_at: i64,
@@ -485,8 +503,11 @@ impl LoadRecord {
             i(self.rows_read),
             i(self.rows_accepted),
             i(self.rows_quarantined),
+            i(self.rows_repeated),
             i(self.warnings),
             i(self.bytes),
+            Arc::new(TimestampMicrosecondArray::from(vec![self.watermark]).with_timezone("UTC"))
+                as Arc<dyn Array>,
             ts(self.started_at),
             ts(self.loaded_at),
         ];
@@ -509,6 +530,10 @@ impl LoadRecord {
                 .map(|a| a.as_primitive::<TimestampMicrosecondType>().value(row))
                 .unwrap_or(0)
         };
+        let watermark = b.column_by_name("watermark").and_then(|a| {
+            let a = a.as_primitive::<TimestampMicrosecondType>();
+            (!a.is_null(row)).then(|| a.value(row))
+        });
         let as_of = b.column_by_name("as_of").and_then(|a| {
             let a = a.as_primitive::<Date32Type>();
             (!a.is_null(row)).then(|| a.value(row))
@@ -526,8 +551,10 @@ impl LoadRecord {
             rows_read: int("rows_read"),
             rows_accepted: int("rows_accepted"),
             rows_quarantined: int("rows_quarantined"),
+            rows_repeated: int("rows_repeated"),
             warnings: int("warnings"),
             bytes: int("bytes"),
+            watermark,
             started_at: ts("started_at"),
             loaded_at: ts("loaded_at"),
         }

@@ -194,3 +194,25 @@ pub(crate) fn dump(wh: &Path) -> String {
     }
     out
 }
+
+/// The points where `PLSW_CRASH_AT` aborts a load or a pull's commit group.
+pub(crate) const CRASH_POINTS: [&str; 4] = [
+    "before_raw_commit",
+    "after_raw_commit",
+    "after_quarantine_commit",
+    "before_load_commit",
+];
+
+/// Copies a warehouse directory (to run several interrupted loads from one starting state).
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}

@@ -44,32 +44,11 @@ fn base_and_reference() -> (tempfile::TempDir, PathBuf, String, String) {
     (tmp, wh, base, after)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn a_load_aborted_at_each_commit_point_is_invisible_and_the_rerun_completes_it() {
     let (tmp, wh, base, reference) = base_and_reference();
     let data = generated();
-    for (i, point) in [
-        "before_raw_commit",
-        "after_raw_commit",
-        "after_quarantine_commit",
-        "before_load_commit",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, point) in CRASH_POINTS.iter().enumerate() {
         let w = tmp.path().join(format!("crash-{i}"));
         copy_dir(&wh, &w);
         let status = ingest_cmd(&w, &data)

@@ -4,4 +4,5 @@ mod common;
 mod generate;
 mod ingest;
 mod kill;
+mod pull;
 mod sql;
