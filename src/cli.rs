@@ -54,6 +54,14 @@ pub enum Command {
         #[command(subcommand)]
         action: SeedsAction,
     },
+    /// Compute the indicators: run the SQL models and commit `indicators`.
+    Transform {
+        /// Recompute every quarter (today every run does; incremental runs come next)
+        #[arg(long)]
+        full: bool,
+    },
+    /// List the SQL models: inputs, outputs, the indicators each computes.
+    Models,
     /// Run one read-only SQL statement over every warehouse table and view.
     Sql {
         /// SELECT, WITH or EXPLAIN
@@ -199,6 +207,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             pull_work_orders(&wh, &file, args).await
         }
         Command::Upstream(args) => serve_upstream(args).await,
+        Command::Transform { full: _ } => {
+            let wh = open(&location).await?;
+            let t0 = std::time::Instant::now();
+            let report = plsw_transform::run(&wh).await?;
+            for m in &report.models {
+                outln!(
+                    "model    {:<18} {:>9} rows  {:>6} ms",
+                    m.name,
+                    m.rows,
+                    m.millis
+                );
+            }
+            outln!(
+                "indicators: {} rows for {} quarter(s) ({}) in {:.1} s",
+                report.indicator_rows,
+                report.quarters.len(),
+                match (report.quarters.first(), report.quarters.last()) {
+                    (Some(a), Some(b)) => format!("{a}–{b}"),
+                    _ => "no data".into(),
+                },
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(true)
+        }
+        Command::Models => {
+            for m in plsw_transform::model::load()? {
+                outln!("{}  ({})", m.name, m.path);
+                outln!("  {}", m.meta.doc);
+                outln!("  reads: {}", m.meta.depends.join(", "));
+                if m.meta.output {
+                    outln!("  writes: table {}", m.name);
+                }
+                if !m.meta.indicators.is_empty() {
+                    outln!("  computes: {}", m.meta.indicators.join(", "));
+                }
+                for t in &m.meta.tests {
+                    outln!("  test: {}", t.describe());
+                }
+            }
+            Ok(true)
+        }
         Command::Seeds {
             action: SeedsAction::Load { dir },
         } => {

@@ -49,6 +49,7 @@ impl ColumnBuilder {
             Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
             Kind::Timestamp => ColumnBuilder::Ts(TimestampMicrosecondBuilder::new()),
             Kind::Money => ColumnBuilder::Money(Decimal128Builder::new()),
+            Kind::Float => unreachable!("no feed column is computed"),
             Kind::CodeSet(_) => {
                 ColumnBuilder::List(ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
                     datafusion::arrow::datatypes::Field::new("element", DataType::Utf8, true),

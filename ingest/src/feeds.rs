@@ -173,6 +173,7 @@ impl Feed {
             };
             let v = match col.kind {
                 Kind::Text | Kind::DivisionCode => Value::Text(text.to_string()),
+                Kind::Float => unreachable!("feeds deliver no computed columns"),
                 Kind::Code(list) => match (list.parse(text), lenient) {
                     (Some(code), _) => Value::Text(code.to_string()),
                     (None, Some(default)) => {

@@ -25,6 +25,8 @@ pub enum Kind {
     Timestamp,
     /// Yuan with two decimals, exact.
     Money,
+    /// A computed figure (indicators).
+    Float,
     /// A `;`-separated list of codes of a code list.
     CodeSet(&'static CodeList),
 }
@@ -38,6 +40,7 @@ impl Kind {
             Kind::Date => DataType::Date32,
             Kind::Timestamp => timestamp_type(),
             Kind::Money => DataType::Decimal128(MONEY_PRECISION, MONEY_SCALE),
+            Kind::Float => DataType::Float64,
             Kind::CodeSet(_) => {
                 DataType::List(Arc::new(Field::new("element", DataType::Utf8, true)))
             }
@@ -94,6 +97,8 @@ pub enum TableKind {
     Reference,
     /// Bookkeeping of the warehouse itself (`loads`, `quarantine`).
     System,
+    /// Computed by `plsw transform` from the others (`indicators`).
+    Derived,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -742,6 +747,66 @@ pub const VILLAGES: Table = Table {
     ],
 };
 
+pub const INDICATORS: Table = Table {
+    name: "indicators",
+    doc: "Every indicator of the spec per quarter and scope (plsw transform): one row per quarter × applicable scope and code × indicator, 0 or null where the spec says",
+    kind: TableKind::Derived,
+    key: &["quarter", "scope", "code", "indicator"],
+    columns: &[
+        col("quarter", &[], Text, true, "Quarter in local time, e.g. 2025Q3"),
+        col("scope", &[], Text, true, "county, city or province"),
+        col(
+            "code",
+            &[],
+            DivisionCode,
+            true,
+            "The county's or city's code, or 410000",
+        ),
+        col(
+            "indicator",
+            &[],
+            Text,
+            true,
+            "Indicator id, e.g. hotline.answer_rate (see plsw models)",
+        ),
+        col(
+            "value",
+            &[],
+            Float,
+            false,
+            "The value; null where the spec says (no denominator, no snapshot, no population)",
+        ),
+        col(
+            "numerator",
+            &[],
+            Float,
+            false,
+            "What was counted or summed (rates, means, per-10k figures)",
+        ),
+        col(
+            "denominator",
+            &[],
+            Float,
+            false,
+            "What it was divided by (rates, means, per-10k figures)",
+        ),
+        col(
+            "target",
+            &[],
+            Float,
+            false,
+            "The target for the quarter's year (seeds/targets.csv), if any",
+        ),
+        col(
+            "meets_target",
+            &[],
+            Bool,
+            false,
+            "Whether the value meets the target (null without a value or a target)",
+        ),
+    ],
+};
+
 /// The raw feed tables.
 pub const FEED_TABLES: &[&Table] = &[
     &HOTLINE_CALLS,
@@ -755,6 +820,9 @@ pub const FEED_TABLES: &[&Table] = &[
 
 /// The division tables, province to village.
 pub const DIVISION_TABLES: &[&Table] = &[&CITIES, &COUNTIES, &TOWNSHIPS, &VILLAGES];
+
+/// The tables `plsw transform` writes.
+pub const DERIVED_TABLES: &[&Table] = &[&INDICATORS];
 
 /// Every stored table.
 pub const ALL: &[&Table] = &[
@@ -771,6 +839,7 @@ pub const ALL: &[&Table] = &[
     &COUNTIES,
     &TOWNSHIPS,
     &VILLAGES,
+    &INDICATORS,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Table> {

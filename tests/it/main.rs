@@ -2,6 +2,7 @@
 
 mod common;
 mod generate;
+mod indicators;
 mod ingest;
 mod kill;
 mod pull;

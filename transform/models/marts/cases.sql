@@ -1,0 +1,72 @@
+/*
+doc = "Case indicators (F3), each case at its current row: accepted per type, mediation success, migrant workers' legal aid and wages recovered, cases per 10k residents."
+depends = ["stg_cases", "grid", "population_q"]
+indicators = [
+  "cases.accepted.mediation", "cases.accepted.notarization", "cases.accepted.legal_aid",
+  "cases.accepted.judicial_appraisal", "cases.mediation_success_rate", "cases.migrant_legal_aid",
+  "cases.wage_recovered_yuan", "cases.per_10k",
+]
+
+[columns]
+q = "Quarter number"
+quarter = "Quarter label"
+scope = "county, city or province"
+code = "Scope code"
+indicator = "Indicator id"
+value = "The value"
+numerator = "Counted or summed"
+denominator = "Divided by"
+
+[[tests]]
+unique = ["q", "scope", "code", "indicator"]
+*/
+WITH scoped AS (
+  SELECT 'county' AS scope, county_code AS code, c.* FROM stg_cases c WHERE county_code IS NOT NULL
+  UNION ALL
+  SELECT 'city' AS scope, city_code AS code, c.* FROM stg_cases c WHERE city_code IS NOT NULL
+  UNION ALL
+  SELECT 'province' AS scope, '410000' AS code, c.* FROM stg_cases c WHERE in_province
+),
+accepted AS (
+  SELECT accepted_q AS q, scope, code,
+    count(*) AS all_cases,
+    sum(CASE WHEN case_type = 'mediation' THEN 1 ELSE 0 END) AS mediation,
+    sum(CASE WHEN case_type = 'notarization' THEN 1 ELSE 0 END) AS notarization,
+    sum(CASE WHEN case_type = 'legal_aid' THEN 1 ELSE 0 END) AS legal_aid,
+    sum(CASE WHEN case_type = 'judicial_appraisal' THEN 1 ELSE 0 END) AS judicial_appraisal,
+    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN 1 ELSE 0 END) AS migrant_legal_aid
+  FROM scoped GROUP BY accepted_q, scope, code
+),
+closed AS (
+  SELECT closed_q AS q, scope, code,
+    sum(CASE WHEN case_type = 'mediation' AND outcome = 'success' THEN 1 ELSE 0 END) AS success,
+    sum(CASE WHEN case_type = 'mediation' AND outcome IN ('success', 'failed') THEN 1 ELSE 0 END) AS decided,
+    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN amount ELSE CAST(0 AS DECIMAL(18, 2)) END) AS wages
+  FROM scoped WHERE closed_q IS NOT NULL GROUP BY closed_q, scope, code
+),
+w AS (
+  SELECT g.q, g.quarter, g.scope, g.code,
+    CAST(coalesce(a.all_cases, 0) AS DOUBLE) AS all_cases,
+    CAST(coalesce(a.mediation, 0) AS DOUBLE) AS mediation,
+    CAST(coalesce(a.notarization, 0) AS DOUBLE) AS notarization,
+    CAST(coalesce(a.legal_aid, 0) AS DOUBLE) AS legal_aid,
+    CAST(coalesce(a.judicial_appraisal, 0) AS DOUBLE) AS judicial_appraisal,
+    CAST(coalesce(a.migrant_legal_aid, 0) AS DOUBLE) AS migrant_legal_aid,
+    CAST(coalesce(c.success, 0) AS DOUBLE) AS success,
+    CAST(coalesce(c.decided, 0) AS DOUBLE) AS decided,
+    CAST(coalesce(c.wages, CAST(0 AS DECIMAL(18, 2))) AS DOUBLE) AS wages,
+    p.population
+  FROM grid g
+  LEFT JOIN accepted a ON a.q = g.q AND a.scope = g.scope AND a.code = g.code
+  LEFT JOIN closed c ON c.q = g.q AND c.scope = g.scope AND c.code = g.code
+  LEFT JOIN population_q p ON p.q = g.q AND p.scope = g.scope AND p.code = g.code
+)
+SELECT q, quarter, scope, code, 'cases.accepted.mediation' AS indicator, mediation AS value,
+  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.notarization', notarization, NULL, NULL FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.legal_aid', legal_aid, NULL, NULL FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.judicial_appraisal', judicial_appraisal, NULL, NULL FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.mediation_success_rate', ratio(success, decided), success, decided FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.migrant_legal_aid', migrant_legal_aid, NULL, NULL FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.wage_recovered_yuan', wages, NULL, NULL FROM w
+UNION ALL SELECT q, quarter, scope, code, 'cases.per_10k', ratio(all_cases, population) * 10000.0, all_cases, population FROM w
