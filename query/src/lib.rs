@@ -51,6 +51,9 @@ pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
         .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
     let ctx = SessionContext::new_with_config(config);
     plsw_store::register_all(&ctx, wh).await?;
+    plsw_transform::register_wide_views(&ctx)
+        .await
+        .map_err(|e| Error::Execution(e.to_string()))?;
     Ok(ctx)
 }
 

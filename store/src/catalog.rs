@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::ViewTable;
 use datafusion::prelude::SessionContext;
@@ -51,7 +53,9 @@ pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisi
 
     let divisions = Divisions::from_context(&private, wh).await?;
     for def in tables::DIVISION_TABLES {
-        let batch = divisions.batch(def);
+        // Without field metadata: DataFusion 55 rejects a UNION of columns whose metadata
+        // differ ("Physical input schema should be the same…"); the docs live in plsw-schemas.
+        let batch = without_metadata(divisions.batch(def));
         let mem = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         ctx.register_table(def.name, Arc::new(mem))?;
     }
@@ -120,4 +124,16 @@ fn current_sql(t: &Table) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!("SELECT {outer} FROM ({inner}) WHERE rn_ = 1")
+}
+
+/// The batch with a schema whose fields carry no metadata.
+pub fn without_metadata(batch: RecordBatch) -> RecordBatch {
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    RecordBatch::try_new(schema, batch.columns().to_vec()).expect("same columns")
 }

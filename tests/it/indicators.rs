@@ -7,6 +7,55 @@ use plsw::upstream::Upstream;
 
 use crate::common::*;
 
+/// Every indicator id of `indicators.md`, copied from the spec.
+const SPEC_IDS: [&str; 45] = [
+    "hotline.inbound",
+    "hotline.answered",
+    "hotline.short_abandoned",
+    "hotline.answer_rate",
+    "hotline.evaluation_rate",
+    "hotline.satisfaction_rate",
+    "hotline.service_level_20s",
+    "hotline.avg_wait_s",
+    "hotline.avg_talk_s",
+    "hotline.calls_per_10k",
+    "workorders.created",
+    "workorders.green_channel",
+    "workorders.closed",
+    "workorders.on_time_rate",
+    "workorders.median_close_hours",
+    "workorders.backlog",
+    "workorders.satisfaction_rate",
+    "cases.accepted.mediation",
+    "cases.accepted.notarization",
+    "cases.accepted.legal_aid",
+    "cases.accepted.judicial_appraisal",
+    "cases.mediation_success_rate",
+    "cases.migrant_legal_aid",
+    "cases.wage_recovered_yuan",
+    "cases.per_10k",
+    "coverage.county_center",
+    "coverage.city_center",
+    "coverage.township_build_rate",
+    "coverage.township_operating_rate",
+    "coverage.village_build_rate",
+    "coverage.village_adviser_rate",
+    "coverage.notary_settled",
+    "coverage.equipment_complete",
+    "staff.mediators",
+    "staff.full_time_mediator_share",
+    "staff.lawyers_per_10k",
+    "staff.village_advisers",
+    "staff.notary_blank",
+    "funding.total_yuan",
+    "funding.per_capita_yuan",
+    "funding.in_budget_share",
+    "funding.legal_aid_per_case_yuan",
+    "balance.lawyers_per_10k_cv",
+    "balance.cases_per_10k_cv",
+    "balance.urban_rural_lawyer_ratio",
+];
+
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/indicators")
 }
@@ -21,6 +70,21 @@ fn fixture_warehouse() -> (tempfile::TempDir, PathBuf) {
     ok(&wh, &["ingest", "hotline", &p("calls.csv")]);
     ok(&wh, &["ingest", "cases", &p("cases.csv")]);
     ok(&wh, &["ingest", "population", &p("population.csv")]);
+    ok(&wh, &["ingest", "funding", &p("funding.csv")]);
+    for feed in ["platforms", "staff"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(f.join(feed))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            let as_of = file.file_stem().unwrap().to_str().unwrap().to_string();
+            ok(
+                &wh,
+                &["ingest", feed, "--as-of", &as_of, file.to_str().unwrap()],
+            );
+        }
+    }
     let up = Upstream::from_dir(&f.join("work_orders")).unwrap();
     let server = up.spawn();
     ok(&wh, &["pull", "work-orders", "--url", &server.url()]);
@@ -132,10 +196,23 @@ fn every_indicator_has_every_quarter_and_applicable_scope_on_generated_data() {
         .filter_map(|l| l.trim().strip_prefix("computes: "))
         .flat_map(|l| l.split(", "))
         .collect();
+    // The spec's table of scopes: these at city and province scope, the rest at all three.
     let city_and_province = ids
         .iter()
-        .filter(|i| i.starts_with("hotline.") && **i != "hotline.calls_per_10k")
+        .filter(|i| {
+            (i.starts_with("hotline.") && **i != "hotline.calls_per_10k")
+                || **i == "coverage.city_center"
+                || i.starts_with("balance.")
+        })
         .count();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    let mut spec = SPEC_IDS.to_vec();
+    spec.sort_unstable();
+    assert_eq!(
+        sorted, spec,
+        "the models compute exactly the spec's indicator ids"
+    );
     let all_scopes = ids.len() - city_and_province;
     let expected =
         quarters * (city_and_province * (cities + 1) + all_scopes * (counties + cities + 1));

@@ -1,6 +1,6 @@
 /*
 doc = "The indicators contract: one row per quarter × applicable scope and code × indicator, with the value, its numerator and denominator, and the target of the quarter's year (seeds/targets.csv: the row of that year, else the latest earlier one)."
-depends = ["hotline", "work_orders", "cases", "quarters", "targets"]
+depends = ["hotline", "work_orders", "cases", "coverage", "staffing", "funding", "balance", "quarters", "targets"]
 output = true
 
 [columns]
@@ -25,6 +25,10 @@ WITH all_rows AS (
   SELECT * FROM hotline
   UNION ALL SELECT * FROM work_orders
   UNION ALL SELECT * FROM cases
+  UNION ALL SELECT * FROM coverage
+  UNION ALL SELECT * FROM staffing
+  UNION ALL SELECT * FROM funding
+  UNION ALL SELECT * FROM balance
 ),
 target_q AS (
   SELECT qs.q, t.indicator, t.comparison, t.target,

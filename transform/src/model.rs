@@ -40,9 +40,16 @@ pub const FILES: &[(&str, &str)] = model_files![
     "staging/quarters.sql",
     "staging/grid.sql",
     "staging/population_q.sql",
+    "staging/snapshots_q.sql",
+    "staging/stg_platforms_q.sql",
+    "staging/stg_staff_q.sql",
     "marts/hotline.sql",
     "marts/work_orders.sql",
     "marts/cases.sql",
+    "marts/coverage.sql",
+    "marts/staffing.sql",
+    "marts/funding.sql",
+    "marts/balance.sql",
     "indicators.sql",
 ];
 

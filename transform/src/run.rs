@@ -145,8 +145,17 @@ async fn run_model(ctx: &SessionContext, m: &Model) -> Result<ModelRun> {
     let t0 = Instant::now();
     check_depends(ctx, m)?;
     let df = ctx.sql(&m.sql).await.map_err(Error::sql(&m.name))?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(Error::sql(&m.name))?;
+    let schema = plsw_store::without_metadata(RecordBatch::new_empty(Arc::new(
+        df.schema().as_arrow().clone(),
+    )))
+    .schema();
+    let batches: Vec<RecordBatch> = df
+        .collect()
+        .await
+        .map_err(Error::sql(&m.name))?
+        .into_iter()
+        .map(plsw_store::without_metadata)
+        .collect();
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
     let mem = MemTable::try_new(schema, vec![batches]).map_err(Error::sql(&m.name))?;

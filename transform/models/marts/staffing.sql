@@ -1,0 +1,91 @@
+/*
+doc = "Staffing as of each quarter's last day E, from the staff snapshot chosen for the quarter: distinct persons with an active row of the role in the scope (a person serving several places counts in each, and once per larger scope). Null without a snapshot."
+depends = ["grid", "snapshots_q", "stg_staff_q", "population_q"]
+indicators = [
+  "staff.mediators", "staff.full_time_mediator_share", "staff.lawyers_per_10k",
+  "staff.village_advisers", "staff.notary_blank",
+]
+
+[columns]
+q = "Quarter number"
+quarter = "Quarter label"
+scope = "county, city or province"
+code = "Scope code"
+indicator = "Indicator id"
+value = "The value; null without a snapshot"
+numerator = "Persons (or counties without a notary)"
+denominator = "Divided by"
+
+[[tests]]
+unique = ["q", "scope", "code", "indicator"]
+*/
+WITH scoped AS (
+  SELECT q, 'county' AS scope, county_code AS code, staff_id, role, full_time FROM stg_staff_q WHERE county_code IS NOT NULL
+  UNION ALL SELECT q, 'city' AS scope, city_code AS code, staff_id, role, full_time FROM stg_staff_q WHERE city_code IS NOT NULL
+  UNION ALL SELECT q, 'province' AS scope, '410000' AS code, staff_id, role, full_time FROM stg_staff_q
+),
+persons AS (
+  SELECT q, scope, code,
+    count(DISTINCT CASE WHEN role = 'mediator' THEN staff_id END) AS mediators,
+    count(DISTINCT CASE WHEN role = 'mediator' AND full_time THEN staff_id END) AS full_time_mediators,
+    count(DISTINCT CASE WHEN role = 'lawyer' THEN staff_id END) AS lawyers,
+    count(DISTINCT CASE WHEN role = 'village_legal_adviser' THEN staff_id END) AS advisers,
+    count(DISTINCT CASE WHEN role = 'notary' THEN staff_id END) AS notaries
+  FROM scoped GROUP BY q, scope, code
+),
+-- Counties as units for notary_blank: 1 when the county has no active notary.
+blank AS (
+  SELECT g.q, g.code, g.city_code,
+    CASE WHEN coalesce(p.notaries, 0) = 0 THEN 1 ELSE 0 END AS blank
+  FROM grid g LEFT JOIN persons p ON p.q = g.q AND p.scope = 'county' AND p.code = g.code
+  WHERE g.scope = 'county'
+),
+blank_agg AS (
+  SELECT q, scope, code, count(*) AS counties, sum(blank) AS blank
+  FROM (
+    SELECT q, 'county' AS scope, code, blank FROM blank
+    UNION ALL SELECT q, 'city' AS scope, city_code AS code, blank FROM blank
+    UNION ALL SELECT q, 'province' AS scope, '410000' AS code, blank FROM blank
+  ) u GROUP BY q, scope, code
+),
+w AS (
+  SELECT g.q, g.quarter, g.scope, g.code, sq.has_staff,
+    CAST(coalesce(p.mediators, 0) AS DOUBLE) AS mediators,
+    CAST(coalesce(p.full_time_mediators, 0) AS DOUBLE) AS full_time_mediators,
+    CAST(coalesce(p.lawyers, 0) AS DOUBLE) AS lawyers,
+    CAST(coalesce(p.advisers, 0) AS DOUBLE) AS advisers,
+    CAST(coalesce(b.counties, 0) AS DOUBLE) AS counties,
+    CAST(coalesce(b.blank, 0) AS DOUBLE) AS blank,
+    pop.population
+  FROM grid g
+  JOIN snapshots_q sq ON sq.q = g.q
+  LEFT JOIN persons p ON p.q = g.q AND p.scope = g.scope AND p.code = g.code
+  LEFT JOIN blank_agg b ON b.q = g.q AND b.scope = g.scope AND b.code = g.code
+  LEFT JOIN population_q pop ON pop.q = g.q AND pop.scope = g.scope AND pop.code = g.code
+)
+SELECT q, quarter, scope, code, 'staff.mediators' AS indicator,
+  CASE WHEN has_staff THEN mediators END AS value,
+  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator
+FROM w
+UNION ALL
+SELECT q, quarter, scope, code, 'staff.full_time_mediator_share',
+  CASE WHEN has_staff THEN ratio(full_time_mediators, mediators) END,
+  CASE WHEN has_staff THEN full_time_mediators END,
+  CASE WHEN has_staff THEN mediators END
+FROM w
+UNION ALL
+SELECT q, quarter, scope, code, 'staff.lawyers_per_10k',
+  CASE WHEN has_staff THEN ratio(lawyers, population) * 10000.0 END,
+  CASE WHEN has_staff THEN lawyers END,
+  CASE WHEN has_staff THEN population END
+FROM w
+UNION ALL
+SELECT q, quarter, scope, code, 'staff.village_advisers',
+  CASE WHEN has_staff THEN advisers END, NULL, NULL
+FROM w
+UNION ALL
+SELECT q, quarter, scope, code, 'staff.notary_blank',
+  CASE WHEN has_staff THEN ratio(blank, counties) END,
+  CASE WHEN has_staff THEN blank END,
+  CASE WHEN has_staff THEN counties END
+FROM w
