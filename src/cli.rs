@@ -54,9 +54,10 @@ pub enum Command {
         #[command(subcommand)]
         action: SeedsAction,
     },
-    /// Compute the indicators: run the SQL models and commit `indicators`.
+    /// Compute the indicators: run the SQL models and commit `indicators` (only the quarters
+    /// the loads since the last run touch, unless --full).
     Transform {
-        /// Recompute every quarter (today every run does; incremental runs come next)
+        /// Recompute every quarter, not only those the loads since the last run touch
         #[arg(long)]
         full: bool,
     },
@@ -207,10 +208,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             pull_work_orders(&wh, &file, args).await
         }
         Command::Upstream(args) => serve_upstream(args).await,
-        Command::Transform { full: _ } => {
+        Command::Transform { full } => {
             let wh = open(&location).await?;
             let t0 = std::time::Instant::now();
-            let report = plsw_transform::run(&wh).await?;
+            let report = plsw_transform::run(&wh, plsw_transform::Options { full }).await?;
             for m in &report.models {
                 outln!(
                     "model    {:<18} {:>9} rows  {:>6} ms",
@@ -219,16 +220,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                     m.millis
                 );
             }
-            outln!(
-                "indicators: {} rows for {} quarter(s) ({}) in {:.1} s",
-                report.indicator_rows,
-                report.quarters.len(),
-                match (report.quarters.first(), report.quarters.last()) {
-                    (Some(a), Some(b)) => format!("{a}–{b}"),
-                    _ => "no data".into(),
-                },
-                t0.elapsed().as_secs_f64()
-            );
+            let span = match (report.quarters.first(), report.quarters.last()) {
+                (Some(a), Some(b)) if a == b => a.clone(),
+                (Some(a), Some(b)) => format!("{a}–{b}"),
+                _ => "no quarter".into(),
+            };
+            match &report.mode {
+                plsw_transform::Mode::UpToDate => {
+                    outln!("indicators are up to date: no committed load since the last run")
+                }
+                plsw_transform::Mode::Full { reason } => outln!(
+                    "full run ({reason}): {} rows of indicators for {span} in {:.1} s",
+                    report.indicator_rows,
+                    t0.elapsed().as_secs_f64()
+                ),
+                plsw_transform::Mode::Incremental { reason, .. } => outln!(
+                    "incremental run ({reason}): recomputed {span}, {} rows of indicators, in {:.1} s",
+                    report.indicator_rows,
+                    t0.elapsed().as_secs_f64()
+                ),
+            }
             Ok(true)
         }
         Command::Models => {

@@ -821,6 +821,68 @@ pub const FEED_TABLES: &[&Table] = &[
 /// The division tables, province to village.
 pub const DIVISION_TABLES: &[&Table] = &[&CITIES, &COUNTIES, &TOWNSHIPS, &VILLAGES];
 
+pub const TRANSFORMS: Table = Table {
+    name: "transforms",
+    doc: "One row per plsw transform that committed: what it read and which quarters it recomputed",
+    kind: TableKind::System,
+    key: &["run_id"],
+    columns: &[
+        col("run_id", &[], Text, true, "Id of the run"),
+        col("mode", &[], Text, true, "full or incremental"),
+        col(
+            "from_quarter",
+            &[],
+            Text,
+            true,
+            "The first quarter recomputed; every later one was recomputed too",
+        ),
+        col("quarters", &[], Int, true, "Quarters recomputed"),
+        col(
+            "reason",
+            &[],
+            Text,
+            true,
+            "Why: the feeds whose new loads touched from_quarter, or why the run was full",
+        ),
+        col(
+            "max_load_seq",
+            &[],
+            Int,
+            true,
+            "The last committed load the run read; the next run looks at the loads after it",
+        ),
+        col(
+            "divisions_sha256",
+            &[],
+            Text,
+            true,
+            "The divisions the run read (another set makes the next run full)",
+        ),
+        col(
+            "models_sha256",
+            &[],
+            Text,
+            true,
+            "The models and targets the run used (a change makes the next run full)",
+        ),
+        col("rows", &[], Int, true, "Rows of indicators written"),
+        col(
+            "started_at",
+            &[],
+            Timestamp,
+            true,
+            "When the run started (UTC)",
+        ),
+        col(
+            "finished_at",
+            &[],
+            Timestamp,
+            true,
+            "When it committed (UTC)",
+        ),
+    ],
+};
+
 /// The tables `plsw transform` writes.
 pub const DERIVED_TABLES: &[&Table] = &[&INDICATORS];
 
@@ -840,6 +902,7 @@ pub const ALL: &[&Table] = &[
     &TOWNSHIPS,
     &VILLAGES,
     &INDICATORS,
+    &TRANSFORMS,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Table> {

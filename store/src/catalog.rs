@@ -37,6 +37,7 @@ pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisi
     let mut views: Vec<(String, String)> = vec![
         ("loads".into(), "SELECT * FROM loads".into()),
         ("indicators".into(), "SELECT * FROM indicators".into()),
+        ("transforms".into(), "SELECT * FROM transforms".into()),
         (
             "quarantine".into(),
             format!("SELECT q.* FROM quarantine q WHERE q.load_id IN (SELECT load_id FROM ({COMMITTED}))"),

@@ -195,6 +195,34 @@ impl Warehouse {
         Ok(())
     }
 
+    /// Replaces the rows of `def` matching `predicate` (SQL, e.g. `quarter >= '2025Q3'`) by
+    /// `batches`, in one commit: every row written must match the predicate.
+    pub async fn replace_where(
+        &self,
+        def: &'static Table,
+        predicate: &str,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let table = self.table(def).await?;
+        table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_replace_where(predicate.to_string())
+            .await
+            .map_err(Error::delta(def.name))?;
+        Ok(())
+    }
+
+    /// Appends rows to a small table in one commit (bookkeeping such as `transforms`).
+    pub async fn append(&self, def: &'static Table, batches: Vec<RecordBatch>) -> Result<()> {
+        let table = self.table(def).await?;
+        let mut w = self.table_writer(def, table, None)?;
+        for b in batches {
+            w.write(b).await?;
+        }
+        self.commit_staged(vec![w.finish().await?]).await
+    }
+
     /// A DataFusion context with every Delta table registered under its own name and nothing
     /// else: the warehouse's own bookkeeping reads. Analysts get [`crate::register_all`].
     pub async fn raw_context(&self) -> Result<SessionContext> {

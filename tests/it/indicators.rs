@@ -180,7 +180,7 @@ fn every_indicator_has_every_quarter_and_applicable_scope_on_generated_data() {
     ok(&wh, &["pull", "work-orders", "--url", &server.url()]);
     drop(server);
     let out = ok(&wh, &["transform"]);
-    assert!(out.contains("indicators:"), "{out}");
+    assert!(out.contains("full run (first run)"), "{out}");
     let s = Session::open(&wh);
     let quarters: usize = s
         .scalar("SELECT count(*) FROM (SELECT DISTINCT quarter FROM indicators)")
@@ -226,5 +226,171 @@ fn every_indicator_has_every_quarter_and_applicable_scope_on_generated_data() {
             "SELECT count(*) FROM indicators WHERE indicator LIKE '%rate%' AND (value < 0 OR value > 1 OR numerator > denominator)"
         ),
         "0"
+    );
+}
+
+/// `indicators` as CSV lines in key order.
+fn indicator_rows(wh: &Path) -> Vec<String> {
+    query(
+        wh,
+        "SELECT quarter, scope, code, indicator, value, numerator, denominator, target, meets_target
+         FROM indicators ORDER BY quarter, scope, code, indicator",
+    )
+    .lines()
+    .skip(1)
+    .map(str::to_string)
+    .collect()
+}
+
+/// Equal field by field; numbers within a relative 1e-12 (sums of doubles may be added in
+/// another order by parallel aggregation).
+fn assert_same_indicators(a: &[String], b: &[String]) {
+    assert_eq!(a.len(), b.len(), "row counts differ");
+    for (x, y) in a.iter().zip(b) {
+        let (fx, fy): (Vec<&str>, Vec<&str>) = (x.split(',').collect(), y.split(',').collect());
+        let same = fx.len() == fy.len()
+            && fx
+                .iter()
+                .zip(&fy)
+                .all(|(p, q)| match (p.parse::<f64>(), q.parse::<f64>()) {
+                    (Ok(p), Ok(q)) => (p - q).abs() <= 1e-12 * p.abs().max(q.abs()).max(1.0),
+                    _ => p == q,
+                });
+        assert!(same, "incremental:\n  {x}\nfull:\n  {y}");
+    }
+}
+
+fn transform(wh: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["transform"];
+    args.extend_from_slice(extra);
+    let out = ok(wh, &args);
+    out.lines().last().unwrap_or_default().to_string()
+}
+
+#[test]
+fn incremental_runs_in_several_steps_equal_a_full_run() {
+    let (tmp, wh) = warehouse();
+    let data = generated();
+    let d = |p: &str| data.join(p).to_str().unwrap().to_string();
+    // 1. The first half-year of calls and cases, the population, the first snapshots.
+    ok(
+        &wh,
+        &["ingest", "hotline", &d("hotline/calls-2025-0[1-6]-*.csv")],
+    );
+    ok(&wh, &["ingest", "cases", &d("cases/2025-0[1-6]-*")]);
+    ok(&wh, &["ingest", "population", &d("population")]);
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "platforms",
+            "--as-of",
+            "2025-03-31",
+            &d("platforms/2025-03-31.csv"),
+        ],
+    );
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "staff",
+            "--as-of",
+            "2025-03-31",
+            &d("staff/2025-03-31.csv"),
+        ],
+    );
+    let first = transform(&wh, &[]);
+    assert!(first.starts_with("full run (first run)"), "{first}");
+    // 2. The second half-year of calls: from 2025Q3 on.
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "hotline",
+            &d("hotline/calls-2025-0[7-9]-*.csv"),
+            &d("hotline/calls-2025-1*.csv"),
+        ],
+    );
+    let second = transform(&wh, &[]);
+    assert!(
+        second.starts_with("incremental run (new loads: hotline from 2025Q3)"),
+        "{second}"
+    );
+    assert!(second.contains("recomputed 2025Q3–2025Q4"), "{second}");
+    // 3. The work orders, the rest of the cases, funding and later snapshots.
+    let up = Upstream::from_dir(&data.join("work_orders")).unwrap();
+    let server = up.spawn();
+    ok(&wh, &["pull", "work-orders", "--url", &server.url()]);
+    drop(server);
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "cases",
+            &d("cases/2025-0[7-9]-*"),
+            &d("cases/2025-1*"),
+        ],
+    );
+    ok(&wh, &["ingest", "funding", &d("funding")]);
+    for date in ["2025-06-30", "2025-09-30", "2025-12-31"] {
+        ok(
+            &wh,
+            &[
+                "ingest",
+                "platforms",
+                "--as-of",
+                date,
+                &d(&format!("platforms/{date}.csv")),
+            ],
+        );
+        ok(
+            &wh,
+            &[
+                "ingest",
+                "staff",
+                "--as-of",
+                date,
+                &d(&format!("staff/{date}.csv")),
+            ],
+        );
+    }
+    let third = transform(&wh, &[]);
+    assert!(third.starts_with("incremental run (new loads: "), "{third}");
+    assert!(third.contains("work_orders from 2025Q1"), "{third}");
+    // 4. A re-export of a February file with one call moved to the other city: 2025Q1 again.
+    let original = std::fs::read_to_string(data.join("hotline/calls-2025-02-03.csv")).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    fields[2] = if fields[2] == "410600" {
+        "419000".into()
+    } else {
+        "410600".into()
+    };
+    lines[1] = fields.join(",");
+    let reexport = tmp.path().join("calls-2025-02-03-reexport.csv");
+    std::fs::write(&reexport, lines.join("\n") + "\n").unwrap();
+    ok(&wh, &["ingest", "hotline", reexport.to_str().unwrap()]);
+    let fourth = transform(&wh, &[]);
+    assert!(
+        fourth.starts_with("incremental run (new loads: hotline from 2025Q1)"),
+        "{fourth}"
+    );
+    // 5. Nothing new: nothing to do, nothing committed.
+    assert_eq!(
+        transform(&wh, &[]),
+        "indicators are up to date: no committed load since the last run"
+    );
+    let incremental = indicator_rows(&wh);
+
+    let full = tmp.path().join("full");
+    copy_dir(&wh, &full);
+    let out = transform(&full, &["--full"]);
+    assert!(out.starts_with("full run (asked for (--full))"), "{out}");
+    assert_same_indicators(&incremental, &indicator_rows(&full));
+    // And the incremental steps did change something at each step: the counts grew.
+    assert_eq!(
+        scalar(&wh, "SELECT count(*) FROM transforms"),
+        "4",
+        "four committed runs"
     );
 }

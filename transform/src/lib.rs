@@ -13,11 +13,12 @@ pub mod run;
 pub mod udf;
 
 pub use error::{Error, Result};
-pub use run::{run, session, Report};
+pub use run::{run, session, Mode, Options, Report};
 
 /// Scopes where an indicator exists (indicators.md, "Which rows exist").
 pub fn scopes_of(indicator: &str) -> &'static [&'static str] {
-    let city_and_province = (indicator.starts_with("hotline.") && indicator != "hotline.calls_per_10k")
+    let city_and_province = (indicator.starts_with("hotline.")
+        && indicator != "hotline.calls_per_10k")
         || indicator == "coverage.city_center"
         || indicator.starts_with("balance.");
     if city_and_province {
@@ -59,9 +60,7 @@ pub async fn register_wide_views(ctx: &datafusion::prelude::SessionContext) -> R
              GROUP BY i.quarter, i.code, d.name",
             cols.join(",\n  ")
         );
-        ctx.sql(&sql)
-            .await
-            .map_err(Error::sql("wide views"))?;
+        ctx.sql(&sql).await.map_err(Error::sql("wide views"))?;
     }
     Ok(())
 }

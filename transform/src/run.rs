@@ -6,13 +6,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::catalog::MemTable;
 use datafusion::config::Dialect;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use plsw_schemas::tables;
 use plsw_store::Warehouse;
+use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::error::{Error, Result};
@@ -31,13 +33,25 @@ pub struct ModelRun {
 }
 
 /// What a transform did.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Report {
+    pub mode: Mode,
     pub models: Vec<ModelRun>,
-    /// Quarters computed (labels).
+    /// Quarters recomputed (labels).
     pub quarters: Vec<String>,
     /// Rows written to `indicators`.
     pub indicator_rows: usize,
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report {
+            mode: Mode::UpToDate,
+            models: Vec::new(),
+            quarters: Vec::new(),
+            indicator_rows: 0,
+        }
+    }
 }
 
 /// A session with the warehouse's views, the functions and the targets: what models see.
@@ -87,14 +101,75 @@ fn register_targets(ctx: &SessionContext) -> Result<()> {
     Ok(())
 }
 
-/// Runs every model and commits the outputs.
-pub async fn run(wh: &Warehouse) -> Result<Report> {
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Recompute every quarter, whatever changed.
+    pub full: bool,
+}
+
+/// What the run recomputed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Every quarter (first run, `--full`, other divisions, other models or targets).
+    Full { reason: String },
+    /// The quarters from `from` on.
+    Incremental { from: String, reason: String },
+    /// No committed load since the last run, same divisions, models and targets: nothing to do.
+    UpToDate,
+}
+
+/// The state the last committed run left.
+struct LastRun {
+    max_load_seq: i64,
+    divisions_sha256: String,
+    models_sha256: String,
+}
+
+/// Runs the models and commits `indicators`: every quarter on a full run, else only the
+/// quarters from the earliest one that the loads committed since the last run touch.
+pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
+    let started_at = chrono::Utc::now().timestamp_micros();
     let ctx = session(wh).await?;
+    let max_load_seq = scalar_i64(
+        &ctx,
+        "SELECT max(load_seq) FROM loads WHERE status = 'committed'",
+    )
+    .await?
+    .unwrap_or(0);
+    let divisions_sha256 = divisions_sha256(&ctx).await?;
+    let models_sha256 = models_sha256();
+    let last = last_run(&ctx).await?;
+    let (mode, from_q) = match &last {
+        _ if opts.full => full("asked for (--full)"),
+        None => full("first run"),
+        Some(l) if l.divisions_sha256 != divisions_sha256 => full("the divisions changed"),
+        Some(l) if l.models_sha256 != models_sha256 => full("the models or targets changed"),
+        Some(l) if l.max_load_seq >= max_load_seq => (Mode::UpToDate, None),
+        Some(l) => match affected_from(&ctx, l.max_load_seq).await? {
+            None => (Mode::UpToDate, None),
+            Some((q, reason)) => (
+                Mode::Incremental {
+                    from: udf::label(q),
+                    reason,
+                },
+                Some(q),
+            ),
+        },
+    };
+    let mut report = Report {
+        mode: mode.clone(),
+        ..Report::default()
+    };
+    if mode == Mode::UpToDate {
+        return Ok(report);
+    }
+    register_params(&ctx, from_q.unwrap_or(0))?;
     let models = model::load()?;
-    let mut report = Report::default();
     for m in &models {
         report.models.push(run_model(&ctx, m).await?);
     }
+    report.quarters = labels(&ctx, "SELECT DISTINCT quarter FROM grid ORDER BY quarter").await?;
     for m in models.iter().filter(|m| m.meta.output) {
         let def = tables::DERIVED_TABLES
             .iter()
@@ -113,31 +188,279 @@ pub async fn run(wh: &Warehouse) -> Result<Report> {
             .map_err(Error::sql(&m.name))?;
         let batches = conform(def, batches).map_err(Error::sql(&m.name))?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        wh.overwrite(def, batches).await?;
+        match &mode {
+            Mode::Incremental { from, .. } => {
+                wh.replace_where(def, &format!("quarter >= '{from}'"), batches)
+                    .await?
+            }
+            _ => wh.overwrite(def, batches).await?,
+        }
         info!(table = def.name, rows, "committed");
         if def.name == tables::INDICATORS.name {
             report.indicator_rows = rows;
         }
     }
-    let quarters = ctx
-        .sql("SELECT quarter FROM quarters ORDER BY q")
+    // Recorded after `indicators`: a run killed in between is redone by the next one, which
+    // recomputes the same quarters from the same inputs.
+    let (kind, from, reason) = match &mode {
+        Mode::Full { reason } => (
+            "full",
+            report.quarters.first().cloned().unwrap_or_default(),
+            reason.clone(),
+        ),
+        Mode::Incremental { from, reason } => ("incremental", from.clone(), reason.clone()),
+        Mode::UpToDate => unreachable!("returned above"),
+    };
+    let run_id = format!("{started_at:x}-{max_load_seq}");
+    let finished_at = chrono::Utc::now().timestamp_micros();
+    let batch = transforms_row(
+        &run_id,
+        kind,
+        &from,
+        report.quarters.len() as i64,
+        &reason,
+        max_load_seq,
+        &divisions_sha256,
+        &models_sha256,
+        report.indicator_rows as i64,
+        started_at,
+        finished_at,
+    )
+    .map_err(Error::sql("transforms"))?;
+    wh.append(&tables::TRANSFORMS, vec![batch]).await?;
+    Ok(report)
+}
+
+fn full(reason: &str) -> (Mode, Option<i64>) {
+    (
+        Mode::Full {
+            reason: reason.to_string(),
+        },
+        None,
+    )
+}
+
+/// `run_params`: what the models need to know about this run (the first quarter to compute).
+fn register_params(ctx: &SessionContext, from_q: i64) -> Result<()> {
+    use datafusion::arrow::array::Int64Array;
+    let batch = RecordBatch::try_from_iter([(
+        "from_q",
+        Arc::new(Int64Array::from(vec![from_q])) as Arc<dyn Array>,
+    )])
+    .map_err(|e| Error::sql("run_params")(e.into()))?;
+    let mem =
+        MemTable::try_new(batch.schema(), vec![vec![batch]]).map_err(Error::sql("run_params"))?;
+    ctx.register_table("run_params", Arc::new(mem))
+        .map_err(Error::sql("run_params"))?;
+    Ok(())
+}
+
+/// For each feed, the earliest quarter its loads committed after `since` can change, over the
+/// old and new rows of every key they touch; the earliest of them, and which feeds gave it.
+async fn affected_from(ctx: &SessionContext, since: i64) -> Result<Option<(i64, String)>> {
+    let new =
+        format!("SELECT load_id FROM loads WHERE status = 'committed' AND load_seq > {since}");
+    let probes: Vec<(&str, String)> = vec![
+        (
+            "hotline",
+            format!(
+                "SELECT min(local_quarter(h.queued_at)) FROM hotline_calls h
+                 JOIN (SELECT DISTINCT call_id FROM hotline_calls WHERE load_id IN ({new})) k
+                 ON h.call_id = k.call_id"
+            ),
+        ),
+        (
+            "cases",
+            format!(
+                "SELECT min(date_quarter(c.accepted_on)) FROM cases c
+                 JOIN (SELECT DISTINCT case_type, case_id FROM cases WHERE load_id IN ({new})) k
+                 ON c.case_type = k.case_type AND c.case_id = k.case_id"
+            ),
+        ),
+        (
+            "work_orders",
+            format!(
+                "SELECT min(CASE WHEN local_quarter(v.closed_at) < local_quarter(v.created_at)
+                            THEN local_quarter(v.closed_at) ELSE local_quarter(v.created_at) END)
+                 FROM work_order_versions v
+                 JOIN (SELECT DISTINCT order_id FROM work_order_versions WHERE load_id IN ({new})) k
+                 ON v.order_id = k.order_id"
+            ),
+        ),
+        (
+            "funding",
+            format!("SELECT min(year * 4 + quarter - 1) FROM funding WHERE load_id IN ({new})"),
+        ),
+        (
+            "population",
+            format!("SELECT min(year * 4) FROM population WHERE load_id IN ({new})"),
+        ),
+        (
+            "platforms",
+            format!(
+                "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'platforms' AND load_id IN ({new})"
+            ),
+        ),
+        (
+            "staff",
+            format!(
+                "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'staff' AND load_id IN ({new})"
+            ),
+        ),
+    ];
+    let mut found: Vec<(i64, &str)> = Vec::new();
+    for (feed, sql) in &probes {
+        if let Some(q) = scalar_i64(ctx, sql).await? {
+            found.push((q, feed));
+        }
+    }
+    let Some(min) = found.iter().map(|(q, _)| *q).min() else {
+        return Ok(None);
+    };
+    let reason = found
+        .iter()
+        .map(|(q, feed)| format!("{feed} from {}", udf::label(*q)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Some((min, format!("new loads: {reason}"))))
+}
+
+async fn last_run(ctx: &SessionContext) -> Result<Option<LastRun>> {
+    let batches = ctx
+        .sql(
+            "SELECT max_load_seq, divisions_sha256, models_sha256 FROM transforms
+             ORDER BY finished_at DESC LIMIT 1",
+        )
+        .await
+        .map_err(Error::sql("transforms"))?
+        .collect()
+        .await
+        .map_err(Error::sql("transforms"))?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let text = |i: usize| -> Result<String> {
+        let a =
+            cast(b.column(i), &DataType::Utf8).map_err(|e| Error::sql("transforms")(e.into()))?;
+        Ok(a.as_string::<i32>().value(0).to_string())
+    };
+    Ok(Some(LastRun {
+        max_load_seq: b.column(0).as_primitive::<Int64Type>().value(0),
+        divisions_sha256: text(1)?,
+        models_sha256: text(2)?,
+    }))
+}
+
+async fn scalar_i64(ctx: &SessionContext, sql: &str) -> Result<Option<i64>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(Error::sql("state"))?
+        .collect()
+        .await
+        .map_err(Error::sql("state"))?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let a = cast(b.column(0), &DataType::Int64).map_err(|e| Error::sql("state")(e.into()))?;
+    let a = a.as_primitive::<Int64Type>();
+    Ok((!a.is_null(0)).then(|| a.value(0)))
+}
+
+async fn labels(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+    let batches = ctx
+        .sql(sql)
         .await
         .map_err(Error::sql("quarters"))?
         .collect()
         .await
         .map_err(Error::sql("quarters"))?;
-    for b in &quarters {
-        let a = cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8)
-            .map_err(|e| Error::sql("quarters")(e.into()))?;
-        let a = a
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .expect("utf8");
-        report
-            .quarters
-            .extend(a.iter().flatten().map(str::to_string));
+    let mut out = Vec::new();
+    for b in &batches {
+        let a = cast(b.column(0), &DataType::Utf8).map_err(|e| Error::sql("quarters")(e.into()))?;
+        out.extend(a.as_string::<i32>().iter().flatten().map(str::to_string));
     }
-    Ok(report)
+    Ok(out)
+}
+
+/// A digest of the divisions in force (every column of every level, in code order).
+async fn divisions_sha256(ctx: &SessionContext) -> Result<String> {
+    let mut h = Sha256::new();
+    for t in tables::DIVISION_TABLES {
+        let batches = ctx
+            .sql(&format!("SELECT * FROM {} ORDER BY code", t.name))
+            .await
+            .map_err(Error::sql("divisions"))?
+            .collect()
+            .await
+            .map_err(Error::sql("divisions"))?;
+        h.update(t.name.as_bytes());
+        for b in &batches {
+            for c in b.columns() {
+                let a = cast(c, &DataType::Utf8).map_err(|e| Error::sql("divisions")(e.into()))?;
+                for v in a.as_string::<i32>().iter() {
+                    h.update(v.unwrap_or("\\N").as_bytes());
+                    h.update([0]);
+                }
+            }
+        }
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// A digest of the model files and the targets.
+fn models_sha256() -> String {
+    let mut h = Sha256::new();
+    for (path, text) in model::FILES {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    h.update(TARGETS_CSV.as_bytes());
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transforms_row(
+    run_id: &str,
+    mode: &str,
+    from: &str,
+    quarters: i64,
+    reason: &str,
+    max_load_seq: i64,
+    divisions: &str,
+    models: &str,
+    rows: i64,
+    started_at: i64,
+    finished_at: i64,
+) -> datafusion::error::Result<RecordBatch> {
+    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    let s = |v: &str| Arc::new(StringArray::from(vec![v.to_string()])) as Arc<dyn Array>;
+    let i = |v: i64| Arc::new(Int64Array::from(vec![v])) as Arc<dyn Array>;
+    let ts = |v: i64| {
+        Arc::new(TimestampMicrosecondArray::from(vec![v]).with_timezone("UTC")) as Arc<dyn Array>
+    };
+    Ok(RecordBatch::try_new(
+        tables::TRANSFORMS.schema(),
+        vec![
+            s(run_id),
+            s(mode),
+            s(from),
+            i(quarters),
+            s(reason),
+            i(max_load_seq),
+            s(divisions),
+            s(models),
+            i(rows),
+            ts(started_at),
+            ts(finished_at),
+        ],
+    )?)
 }
 
 /// Runs one model into an in-memory table of its name, then its data tests.

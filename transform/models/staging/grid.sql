@@ -1,6 +1,6 @@
 /*
-doc = "Every quarter × every scope: the rows each indicator has, before it picks the scopes that apply to it."
-depends = ["quarters", "scopes"]
+doc = "Every quarter recomputed by this run × every scope: the rows each indicator has, before it picks the scopes that apply to it. A full run takes every quarter; an incremental one the quarters from run_params.from_q on."
+depends = ["quarters", "scopes", "run_params"]
 
 [columns]
 q = "Quarter number"
@@ -16,3 +16,4 @@ unique = ["q", "scope", "code"]
 */
 SELECT q.q, q.quarter, q.last_day, s.scope, s.code, s.city_code, s.county_kind
 FROM quarters q CROSS JOIN scopes s
+WHERE q.q >= (SELECT from_q FROM run_params)
