@@ -26,7 +26,7 @@ demo-data: build ## Generate a synthetic province-year on the real divisions int
 DEMO_FAULTS ?= 503:197,429:401,drop:149,repeat:41,overlap:53
 export PLSW_DEMO_TOKEN ?= demo-token-not-secret
 
-demo: demo-data ## Generate, ingest every feed, pull the work orders, print per-feed counts and a sample query
+demo: demo-data ## Generate, ingest every feed, pull the work orders, compute the indicators, print the headline
 	@# A demo warehouse written by an older plsw (another table layout) is recreated.
 	@$(PLSW) sql "SELECT 1" >/dev/null 2>&1 || { echo "recreating $(PLSW_WAREHOUSE)"; rm -rf $(PLSW_WAREHOUSE); }
 	$(PLSW) ingest hotline $(DEMO_DIR)/data/hotline
@@ -42,6 +42,22 @@ demo: demo-data ## Generate, ingest every feed, pull the work orders, print per-
 	for i in $$(seq 600); do [ -s $(DEMO_DIR)/upstream.addr ] && break; sleep 0.1; done; \
 	PLSW_LOG=$${PLSW_LOG:-warn} $(PLSW) pull work-orders --url http://$$(cat $(DEMO_DIR)/upstream.addr) --token-env PLSW_DEMO_TOKEN; \
 	rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
+	@echo; echo "== indicators: run the SQL models =="
+	$(PLSW) transform
+	@echo; echo "== the province's headline indicators in $(DEMO_YEAR), beside the speech's targets (seeds/targets.csv) =="
+	$(PLSW) sql "SELECT indicator, \
+	  round(max(CASE WHEN quarter = '$(DEMO_YEAR)Q1' THEN value END), 3) AS q1, \
+	  round(max(CASE WHEN quarter = '$(DEMO_YEAR)Q2' THEN value END), 3) AS q2, \
+	  round(max(CASE WHEN quarter = '$(DEMO_YEAR)Q3' THEN value END), 3) AS q3, \
+	  round(max(CASE WHEN quarter = '$(DEMO_YEAR)Q4' THEN value END), 3) AS q4, \
+	  max(target) AS target, \
+	  CASE WHEN max(target) IS NULL THEN '' WHEN bool_and(meets_target) THEN 'met every quarter' WHEN bool_or(meets_target) THEN 'met in some' ELSE 'not met' END AS status \
+	  FROM indicators WHERE scope = 'province' AND quarter LIKE '$(DEMO_YEAR)Q%' AND indicator IN ( \
+	  'hotline.answer_rate', 'hotline.evaluation_rate', 'hotline.satisfaction_rate', \
+	  'coverage.city_center', 'coverage.county_center', 'coverage.township_build_rate', 'coverage.township_operating_rate', \
+	  'coverage.village_build_rate', 'coverage.village_adviser_rate', 'coverage.notary_settled', \
+	  'staff.full_time_mediator_share', 'funding.in_budget_share', 'workorders.on_time_rate') \
+	  GROUP BY indicator ORDER BY indicator"
 	@echo; echo "== per feed: read = accepted + quarantined =="
 	$(PLSW) sql "SELECT feed, count(*) AS loads, sum(rows_read) AS read, sum(rows_accepted) AS accepted, \
 	  sum(rows_quarantined) AS quarantined, sum(rows_read) = sum(rows_accepted) + sum(rows_quarantined) AS balanced \
