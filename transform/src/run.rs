@@ -570,3 +570,134 @@ fn conform(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DataTest, Meta};
+
+    fn model(name: &str, depends: &[&str], tests: Vec<DataTest>, sql: &str) -> Model {
+        Model {
+            name: name.into(),
+            path: "test.sql",
+            meta: Meta {
+                doc: String::new(),
+                depends: depends.iter().map(|s| s.to_string()).collect(),
+                indicators: vec![],
+                output: false,
+                columns: Default::default(),
+                tests,
+            },
+            sql: sql.into(),
+        }
+    }
+
+    async fn ctx() -> SessionContext {
+        let ctx = SessionContext::new();
+        udf::register(&ctx);
+        ctx.sql("CREATE VIEW places AS SELECT * FROM (VALUES ('410102'), ('410122')) AS t(code)")
+            .await
+            .unwrap();
+        ctx
+    }
+
+    #[tokio::test]
+    async fn a_failing_data_test_names_the_model_the_test_and_sample_rows() {
+        let ctx = ctx().await;
+        let m = model(
+            "dupes",
+            &[],
+            vec![DataTest::Unique(vec!["k".into()])],
+            "SELECT * FROM (VALUES (1, 'a'), (1, 'b'), (2, 'c')) AS t(k, v)",
+        );
+        let err = run_model(&ctx, &m).await.unwrap_err().to_string();
+        assert!(
+            err.contains("model dupes: data test unique(k) failed: 1 offending row(s)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("| 1 | 2      |"),
+            "a sample of the rows: {err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn each_kind_of_data_test_passes_and_fails() {
+        let ctx = ctx().await;
+        let cases = [
+            (
+                DataTest::NotNull(vec!["code".into()]),
+                "SELECT '410102' AS code",
+                true,
+            ),
+            (
+                DataTest::NotNull(vec!["code".into()]),
+                "SELECT CAST(NULL AS VARCHAR) AS code",
+                false,
+            ),
+            (
+                DataTest::AcceptedValues {
+                    column: "scope".into(),
+                    values: vec!["county".into(), "city".into()],
+                },
+                "SELECT 'county' AS scope UNION ALL SELECT CAST(NULL AS VARCHAR)",
+                true,
+            ),
+            (
+                DataTest::AcceptedValues {
+                    column: "scope".into(),
+                    values: vec!["county".into()],
+                },
+                "SELECT 'town' AS scope",
+                false,
+            ),
+            (
+                DataTest::Relationship {
+                    column: "code".into(),
+                    to: "places.code".into(),
+                },
+                "SELECT '410122' AS code UNION ALL SELECT CAST(NULL AS VARCHAR)",
+                true,
+            ),
+            (
+                DataTest::Relationship {
+                    column: "code".into(),
+                    to: "places.code".into(),
+                },
+                "SELECT '510104' AS code",
+                false,
+            ),
+        ];
+        for (i, (test, sql, passes)) in cases.into_iter().enumerate() {
+            let name = format!("m{i}");
+            let m = model(&name, &[], vec![test.clone()], sql);
+            let got = run_model(&ctx, &m).await;
+            assert_eq!(got.is_ok(), passes, "{test:?} on {sql}: {got:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn declared_depends_must_match_what_the_sql_reads() {
+        let ctx = ctx().await;
+        let ok = model(
+            "a",
+            &["places"],
+            vec![],
+            "WITH x AS (SELECT code FROM places) SELECT * FROM x",
+        );
+        assert!(run_model(&ctx, &ok).await.is_ok());
+        let missing = model("b", &[], vec![], "SELECT code FROM places");
+        let err = run_model(&ctx, &missing).await.unwrap_err().to_string();
+        assert!(
+            err.contains("declared depends {}, but the SQL reads {\"places\"}"),
+            "{err}"
+        );
+        let extra = model(
+            "c",
+            &["places", "counties"],
+            vec![],
+            "SELECT code FROM places",
+        );
+        assert!(run_model(&ctx, &extra).await.is_err());
+    }
+}
