@@ -63,6 +63,17 @@ pub enum Command {
     },
     /// List the SQL models: inputs, outputs, the indicators each computes.
     Models,
+    /// API tokens of the member units.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// Serve the query API on localhost.
+    Serve {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
     /// Run one read-only SQL statement over every warehouse table and view.
     Sql {
         /// SELECT, WITH or EXPLAIN
@@ -80,6 +91,26 @@ pub enum Command {
     /// Serve generated work orders through the online platform's API (a stand-in for demos
     /// and tests, with optional faults).
     Upstream(UpstreamArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensAction {
+    /// Create a token for a member unit; it is printed once and stored only as a hash
+    Create {
+        /// The member unit (seeds/member_units.csv), e.g. sfj
+        #[arg(long)]
+        unit: String,
+        /// admin, analyst or viewer
+        #[arg(long)]
+        role: String,
+        /// province, or city and county codes, e.g. 410100,419001 [default: province]
+        #[arg(long, default_value = "province")]
+        scope: String,
+    },
+    /// Revoke a token by its id (see `plsw tokens list`)
+    Revoke { token_id: String },
+    /// List the tokens (ids, units, roles, scopes; never the tokens)
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -242,6 +273,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
+        Command::Tokens { action } => {
+            let wh = open(&location).await?;
+            tokens(&wh, action).await
+        }
+        Command::Serve { addr } => {
+            let wh = open(&location).await?;
+            let app = plsw_api::app(plsw_api::AppState::new(wh, plsw_api::Limits::default()));
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            outln!("serving the API at http://{}", listener.local_addr()?);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async { shutdown_signal().await })
+                .await
+                .context("serving the API")?;
+            Ok(true)
+        }
         Command::Models => {
             for m in plsw_transform::model::load()? {
                 outln!("{}  ({})", m.name, m.path);
@@ -395,6 +443,55 @@ async fn pull_work_orders(
             )))
         }
     }
+}
+
+async fn tokens(wh: &Warehouse, action: TokensAction) -> anyhow::Result<bool> {
+    use plsw_api::tokens::{self, Role, Scope};
+    let ts = |t: i64| {
+        chrono::DateTime::from_timestamp_micros(t)
+            .map(|d| d.format("%Y-%m-%d %H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    match action {
+        TokensAction::Create { unit, role, scope } => {
+            let role = Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: use admin, analyst or viewer"))?;
+            let (token, rec) = tokens::create(wh, &unit, role, Scope::parse(&scope)).await?;
+            outln!("{token}");
+            eprintln!(
+                "token {} for {} ({}, scope {}): shown once, keep it secret",
+                rec.token_id,
+                rec.unit_id,
+                rec.role.as_str(),
+                rec.scope.as_text()
+            );
+        }
+        TokensAction::Revoke { token_id } => {
+            let rec = tokens::revoke(wh, &token_id).await?;
+            outln!(
+                "revoked {} ({}) at {}",
+                rec.token_id,
+                rec.unit_id,
+                rec.revoked_at.map(ts).unwrap_or_default()
+            );
+        }
+        TokensAction::List => {
+            for r in tokens::all(wh).await? {
+                outln!(
+                    "{}  {:<6} {:<8} {:<20} created {}{}",
+                    r.token_id,
+                    r.unit_id,
+                    r.role.as_str(),
+                    r.scope.as_text(),
+                    ts(r.created_at),
+                    r.revoked_at
+                        .map(|t| format!("  revoked {}", ts(t)))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(true)
 }
 
 async fn serve_upstream(args: UpstreamArgs) -> anyhow::Result<bool> {

@@ -883,6 +883,52 @@ pub const TRANSFORMS: Table = Table {
     ],
 };
 
+pub const TOKENS: Table = Table {
+    name: "tokens",
+    doc: "API tokens of the member units, stored as SHA-256 hashes; never reachable from user SQL",
+    kind: TableKind::System,
+    key: &["token_id"],
+    columns: &[
+        col(
+            "token_id",
+            &[],
+            Text,
+            true,
+            "Short id of the token (to list and revoke it)",
+        ),
+        col(
+            "unit_id",
+            &[],
+            Text,
+            true,
+            "The member unit (seeds/member_units.csv)",
+        ),
+        col("role", &[], Text, true, "admin, analyst or viewer"),
+        col(
+            "scope",
+            &[],
+            Text,
+            true,
+            "province, or city and county codes separated by commas",
+        ),
+        col("sha256", &[], Text, true, "SHA-256 of the token, hex"),
+        col(
+            "created_at",
+            &[],
+            Timestamp,
+            true,
+            "When it was created (UTC)",
+        ),
+        col(
+            "revoked_at",
+            &[],
+            Timestamp,
+            false,
+            "When it was revoked (UTC)",
+        ),
+    ],
+};
+
 /// The tables `plsw transform` writes.
 pub const DERIVED_TABLES: &[&Table] = &[&INDICATORS];
 
@@ -903,6 +949,7 @@ pub const ALL: &[&Table] = &[
     &VILLAGES,
     &INDICATORS,
     &TRANSFORMS,
+    &TOKENS,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Table> {

@@ -1,5 +1,6 @@
 //! End-to-end tests: they run the `plsw` binary on generated data and read the warehouse back.
 
+mod api;
 mod common;
 mod generate;
 mod indicators;
