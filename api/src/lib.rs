@@ -1,11 +1,12 @@
 //! The query API for the member units of the joint conference (axum): bearer tokens with roles
 //! and scopes (`../shared/spec/access.md`), one JSON error shape, read-only SQL.
 //!
-//! This first slice serves `/health`, `/v1/tables` and `/v1/sql` for province-scoped callers;
-//! row scope for city- and county-scoped callers comes next, and until then their SQL is refused
-//! (fail closed).
+//! This slice serves `/health`, `/v1/tables` and `/v1/sql`, with row scope per caller
+//! ([`scope`]): a scoped caller's session registers filtered views, and hides what the spec does
+//! not list.
 
 pub mod error;
+pub mod scope;
 pub mod tokens;
 
 use std::collections::HashMap;
@@ -185,12 +186,6 @@ async fn sql(
     if caller.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers may not run SQL"));
     }
-    if !caller.scope.is_province() {
-        // Row scope per caller is not built yet: refuse rather than show other places' rows.
-        return Err(ApiError::forbidden(
-            "SQL for city- or county-scoped tokens is not available yet",
-        ));
-    }
     let Json(req) = body.map_err(|e| {
         let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
             "payload_too_large"
@@ -199,7 +194,12 @@ async fn sql(
         };
         ApiError::new(e.status(), code, e.body_text())
     })?;
-    let ctx = plsw_query::session(&state.wh)
+    let divisions = plsw_store::Divisions::load(&state.wh)
+        .await
+        .map_err(ApiError::internal)?;
+    let places = scope::places(&caller, &divisions);
+    let access = |name: &str| scope::access(&caller, places.as_ref(), name);
+    let ctx = plsw_query::session_with(&state.wh, &access)
         .await
         .map_err(ApiError::internal)?;
     let run = plsw_query::run(&ctx, &req.sql);

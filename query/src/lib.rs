@@ -46,11 +46,19 @@ impl From<DataFusionError> for Error {
 
 /// A session over the warehouse at its latest committed state.
 pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
+    session_with(wh, &|_| plsw_store::Access::Full).await
+}
+
+/// A session with row scope: see [`plsw_store::register_all_with`].
+pub async fn session_with(
+    wh: &Warehouse,
+    access: &(dyn Fn(&str) -> plsw_store::Access + Send + Sync),
+) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
     let ctx = SessionContext::new_with_config(config);
-    plsw_store::register_all(&ctx, wh).await?;
+    plsw_store::register_all_with(&ctx, wh, access).await?;
     plsw_transform::register_wide_views(&ctx)
         .await
         .map_err(|e| Error::Execution(e.to_string()))?;

@@ -24,9 +24,31 @@ pub const CURRENT_SUFFIX: &str = "_current";
 /// The loads whose rows are visible.
 const COMMITTED: &str = "SELECT load_id, load_seq FROM loads WHERE status = 'committed'";
 
+/// What a caller may see of one table or view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Every row.
+    Full,
+    /// Not registered at all: unknown to the caller's SQL and to `information_schema`.
+    Hidden,
+    /// Only the rows matching this SQL predicate over the view's columns.
+    Rows(String),
+}
+
 /// Registers every table and view of the warehouse in `ctx`, reading the Delta tables at their
 /// latest versions. Returns the divisions in force.
 pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisions> {
+    register_all_with(ctx, wh, &|_| Access::Full).await
+}
+
+/// As [`register_all`], with row scope: `access` says, per view name, whether the caller sees
+/// it whole, filtered or not at all. The filter is part of the view's plan, so no SQL the caller
+/// writes (joins, subqueries, CTEs, UNION) can reach the rows it leaves out.
+pub async fn register_all_with(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    access: &(dyn Fn(&str) -> Access + Send + Sync),
+) -> Result<Divisions> {
     let private = wh.raw_context().await?;
     for t in tables::ALL {
         let table = wh.table(t).await?;
@@ -48,6 +70,11 @@ pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisi
         views.push((format!("{}{CURRENT_SUFFIX}", t.name), current_sql(t)));
     }
     for (name, sql) in views {
+        let sql = match access(&name) {
+            Access::Full => sql,
+            Access::Hidden => continue,
+            Access::Rows(predicate) => format!("SELECT * FROM ({sql}) scoped_ WHERE {predicate}"),
+        };
         let plan = private.sql(&sql).await?.into_optimized_plan()?;
         ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, Some(sql))))?;
     }

@@ -16,7 +16,7 @@ mod divisions;
 mod error;
 mod store;
 
-pub use catalog::{register_all, without_metadata, CURRENT_SUFFIX};
+pub use catalog::{register_all, register_all_with, without_metadata, Access, CURRENT_SUFFIX};
 pub use divisions::{Divisions, PROVINCE_CODE};
 pub use error::{Error, Result};
 pub use store::{LoadBook, LoadRecord, Staged, TableWriter, Warehouse};

@@ -152,9 +152,9 @@ fn roles_decide_who_may_run_sql_and_what_tables_they_see() {
         (s, j["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("forbidden"))
     );
-    // Row scope is not built yet: a scoped token is refused, not shown other places' rows.
-    let (s, _) = api.sql(&api.scoped, "SELECT * FROM counties");
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Places are public: a scoped analyst sees every county of the divisions.
+    let (s, j) = api.sql(&api.scoped, "SELECT count(*) AS n FROM counties");
+    assert_eq!((s, j["rows"][0]["n"].as_i64()), (StatusCode::OK, Some(4)));
 
     let names = |token: &str| -> Vec<String> {
         let (s, j) = api.call("GET", "/v1/tables", Some(&Api::bearer(token)), None);
@@ -297,4 +297,114 @@ fn tokens_are_created_listed_and_revoked_from_the_cli_and_served_on_a_real_socke
     assert!(get("/v1/tables", Some(&token)).starts_with("HTTP/1.1 401"));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The indicators fixture (calls, orders, cases, registries and funding in 郑州 and 济源) behind
+/// a token scoped to 济源 (419000, with its county 419001) and one for the province.
+#[test]
+fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_written() {
+    let (tmp, wh_path) = crate::indicators::fixture_warehouse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (router, jiyuan, province) = rt.block_on(async {
+        let wh = Warehouse::open(wh_path.to_str().unwrap()).await.unwrap();
+        let jiyuan = tokens::create(&wh, "sfj", Role::Analyst, Scope::parse("419000"))
+            .await
+            .unwrap()
+            .0;
+        let province = tokens::create(&wh, "sfj", Role::Analyst, Scope::Province)
+            .await
+            .unwrap()
+            .0;
+        (app(AppState::new(wh, Limits::default())), jiyuan, province)
+    });
+    let api = Api {
+        rt,
+        router,
+        admin: province.clone(),
+        analyst: province.clone(),
+        viewer: String::new(),
+        scoped: jiyuan.clone(),
+        revoked: String::new(),
+        _tmp: tmp,
+    };
+    let count = |token: &str, sql: &str| -> i64 {
+        let (s, j) = api.sql(token, sql);
+        assert_eq!(s, StatusCode::OK, "{sql}: {j}");
+        j["rows"][0]["n"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{sql}: {j}"))
+    };
+    // Its own rows.
+    assert_eq!(
+        count(&jiyuan, "SELECT count(*) AS n FROM hotline_calls_current"),
+        1,
+        "J1"
+    );
+    assert_eq!(
+        count(&jiyuan, "SELECT count(*) AS n FROM cases_current"),
+        1,
+        "L4"
+    );
+    assert_eq!(
+        count(
+            &jiyuan,
+            "SELECT count(DISTINCT order_id) AS n FROM work_order_versions"
+        ),
+        1,
+        "G1"
+    );
+    assert_eq!(
+        count(&jiyuan, "SELECT count(*) AS n FROM funding_current"),
+        1
+    );
+    assert!(
+        count(
+            &jiyuan,
+            "SELECT count(*) AS n FROM indicators WHERE code IN ('419000', '419001')"
+        ) > 0
+    );
+    // The province sees more.
+    assert_eq!(
+        count(&province, "SELECT count(*) AS n FROM hotline_calls_current"),
+        9
+    );
+    // None of 郑州's rows, however the SQL is written.
+    for sql in [
+        "SELECT count(*) AS n FROM hotline_calls WHERE seat_city_code = '410100'",
+        "SELECT count(*) AS n FROM hotline_calls h JOIN cities c ON c.code = h.seat_city_code WHERE c.code = '410100'",
+        "SELECT count(*) AS n FROM cities c LEFT JOIN hotline_calls_current h ON h.seat_city_code = c.code WHERE c.code = '410100' AND h.call_id IS NOT NULL",
+        "WITH x AS (SELECT * FROM cases_current) SELECT count(*) AS n FROM x WHERE county_code LIKE '4101%'",
+        "SELECT count(*) AS n FROM (SELECT code FROM indicators WHERE code LIKE '4101%' UNION ALL SELECT county_code FROM cases WHERE county_code LIKE '4101%' UNION ALL SELECT county_code FROM population WHERE county_code LIKE '4101%')",
+        "SELECT count(*) AS n FROM work_order_versions WHERE order_id IN (SELECT order_id FROM work_order_versions_current WHERE division_code LIKE '4101%')",
+        "SELECT (SELECT count(*) FROM funding WHERE county_code = '410102') AS n",
+        "SELECT count(*) AS n FROM staff_current WHERE division_code LIKE '4101%'",
+        "SELECT count(*) AS n FROM platforms WHERE division_code LIKE '4101%'",
+        "SELECT count(*) AS n FROM indicators_county WHERE code LIKE '4101%'",
+        "SELECT count(*) AS n FROM indicators WHERE scope = 'province'",
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN ('loads', 'quarantine', 'transforms', 'tokens')",
+    ] {
+        assert_eq!(count(&jiyuan, sql), 0, "{sql}");
+    }
+    for hidden in [
+        "SELECT * FROM loads",
+        "SELECT * FROM quarantine",
+        "SELECT * FROM transforms",
+        "SELECT * FROM tokens",
+    ] {
+        let (s, j) = api.sql(&jiyuan, hidden);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{hidden}: {j}");
+    }
+    // EXPLAIN shows the plan, filter included, and no rows.
+    let (s, j) = api.sql(&jiyuan, "EXPLAIN SELECT * FROM hotline_calls");
+    assert_eq!(s, StatusCode::OK);
+    assert!(j.to_string().contains("419000"), "{j}");
+    let _ = api.admin.len()
+        + api.analyst.len()
+        + api.viewer.len()
+        + api.revoked.len()
+        + api.scoped.len();
 }

@@ -61,7 +61,7 @@ fn fixture() -> PathBuf {
 }
 
 /// A warehouse with the fixture loaded (files ingested, work orders pulled) and transformed.
-fn fixture_warehouse() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn fixture_warehouse() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let wh = tmp.path().join("wh");
     let f = fixture();
