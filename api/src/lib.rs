@@ -30,6 +30,8 @@ use tokens::{Role, TokenRecord};
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub query_time: Duration,
+    /// Memory a query may use.
+    pub memory_bytes: usize,
     pub rows: usize,
     pub body_bytes: usize,
 }
@@ -38,6 +40,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             query_time: Duration::from_secs(30),
+            memory_bytes: 2 << 30,
             rows: 100_000,
             body_bytes: 1024 * 1024,
         }
@@ -199,17 +202,26 @@ async fn sql(
         .map_err(ApiError::internal)?;
     let places = scope::places(&caller, &divisions);
     let access = |name: &str| scope::access(&caller, places.as_ref(), name);
-    let ctx = plsw_query::session_with(&state.wh, &access)
+    let ctx = plsw_query::session_with(&state.wh, &access, Some(state.limits.memory_bytes))
         .await
         .map_err(ApiError::internal)?;
-    let run = plsw_query::run(&ctx, &req.sql);
-    let batches = match tokio::time::timeout(state.limits.query_time, run).await {
+    let run = plsw_query::run_limited(&ctx, &req.sql, state.limits.rows);
+    let limit = |m: String| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "limit_exceeded",
+            m,
+        )
+    };
+    let (batches, truncated) = match tokio::time::timeout(state.limits.query_time, run).await {
         Err(_) => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "limit_exceeded",
-                format!("the query ran longer than {:?}", state.limits.query_time),
-            ))
+            return Err(limit(format!(
+                "the query ran longer than {:?}",
+                state.limits.query_time
+            )))
+        }
+        Ok(Err(plsw_query::Error::Limit(m))) => {
+            return Err(limit(format!("the query needed too much memory: {m}")))
         }
         Ok(Err(plsw_query::Error::NotReadOnly(m))) => {
             return Err(ApiError::bad_request("not_read_only", m))
@@ -221,23 +233,14 @@ async fn sql(
         Ok(Err(e)) => return Err(ApiError::internal(e)),
         Ok(Ok(b)) => b,
     };
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let mut kept = Vec::new();
-    let mut left = state.limits.rows;
-    for b in batches {
-        if left == 0 {
-            break;
-        }
-        let n = b.num_rows().min(left);
-        kept.push(b.slice(0, n));
-        left -= n;
-    }
-    let text = plsw_query::render(&kept, plsw_query::Format::Json).map_err(ApiError::internal)?;
-    let rows: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::json!([]));
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let text =
+        plsw_query::render(&batches, plsw_query::Format::Json).map_err(ApiError::internal)?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::json!([]));
     Ok(Json(serde_json::json!({
-        "rows": rows,
-        "row_count": total.min(state.limits.rows),
-        "truncated": total > state.limits.rows,
+        "rows": json,
+        "row_count": rows,
+        "truncated": truncated,
     }))
     .into_response())
 }

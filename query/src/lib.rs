@@ -26,6 +26,10 @@ pub enum Error {
     #[error("{0}")]
     Execution(String),
 
+    /// The query needed more memory than the session allows.
+    #[error("limit_exceeded: {0}")]
+    Limit(String),
+
     #[error(transparent)]
     Warehouse(#[from] plsw_store::Error),
 
@@ -35,6 +39,9 @@ pub enum Error {
 
 impl From<DataFusionError> for Error {
     fn from(e: DataFusionError) -> Self {
+        if let DataFusionError::ResourcesExhausted(m) = e.find_root() {
+            return Error::Limit(m.clone());
+        }
         match e {
             DataFusionError::Plan(m) | DataFusionError::SQL(_, Some(m)) => Error::Plan(m),
             DataFusionError::SQL(p, None) => Error::Plan(p.to_string()),
@@ -46,18 +53,28 @@ impl From<DataFusionError> for Error {
 
 /// A session over the warehouse at its latest committed state.
 pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
-    session_with(wh, &|_| plsw_store::Access::Full).await
+    session_with(wh, &|_| plsw_store::Access::Full, None).await
 }
 
-/// A session with row scope: see [`plsw_store::register_all_with`].
+/// A session with row scope (see [`plsw_store::register_all_with`]) and, if given, a limit on
+/// the memory its queries may use (beyond it a query fails with [`Error::Limit`]).
 pub async fn session_with(
     wh: &Warehouse,
     access: &(dyn Fn(&str) -> plsw_store::Access + Send + Sync),
+    memory_limit: Option<usize>,
 ) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = match memory_limit {
+        None => SessionContext::new_with_config(config),
+        Some(bytes) => {
+            let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+                .with_memory_limit(bytes, 1.0)
+                .build_arc()?;
+            SessionContext::new_with_config_rt(config, runtime)
+        }
+    };
     plsw_store::register_all_with(&ctx, wh, access).await?;
     plsw_transform::register_wide_views(&ctx)
         .await
@@ -65,8 +82,37 @@ pub async fn session_with(
     Ok(ctx)
 }
 
+/// Runs one read-only statement and keeps at most `max_rows` rows of its result (reading stops
+/// there); the flag says whether there were more.
+pub async fn run_limited(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: usize,
+) -> Result<(Vec<RecordBatch>, bool)> {
+    use futures::StreamExt;
+    let df = plan(ctx, sql).await?;
+    let mut stream = df.execute_stream().await?;
+    let mut kept = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        if rows + batch.num_rows() > max_rows {
+            kept.push(batch.slice(0, max_rows - rows));
+            return Ok((kept, true));
+        }
+        rows += batch.num_rows();
+        kept.push(batch);
+    }
+    Ok((kept, false))
+}
+
 /// Runs one read-only statement.
 pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(plan(ctx, sql).await?.collect().await?)
+}
+
+/// Plans one statement, refusing anything but a read-only query.
+async fn plan(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
     let options = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -83,7 +129,7 @@ pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
             }
             other => other.into(),
         })?;
-    Ok(df.collect().await?)
+    Ok(df)
 }
 
 /// Output formats of `plsw sql`.

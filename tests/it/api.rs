@@ -29,6 +29,10 @@ fn divisions_dir() -> PathBuf {
 }
 
 fn api() -> Api {
+    api_with(Limits::default())
+}
+
+fn api_with(limits: Limits) -> Api {
     let tmp = tempfile::tempdir().unwrap();
     let wh_path = tmp.path().join("wh");
     ok(
@@ -54,7 +58,7 @@ fn api() -> Api {
         let revoked = mk(Role::Analyst, "province").await;
         let id = tokens::hash(&revoked)[..12].to_string();
         tokens::revoke(&wh, &id).await.unwrap();
-        let router = app(AppState::new(wh, Limits::default()));
+        let router = app(AppState::new(wh, limits));
         (router, admin, analyst, viewer, scoped, revoked)
     });
     Api {
@@ -407,4 +411,77 @@ fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_writ
         + api.viewer.len()
         + api.revoked.len()
         + api.scoped.len();
+}
+
+/// Hostile SQL: every statement is refused with a 4xx and the one JSON error shape, and the
+/// warehouse is unchanged.
+#[test]
+fn hostile_sql_is_refused_with_4xx() {
+    let api = api_with(Limits {
+        query_time: std::time::Duration::from_secs(2),
+        memory_bytes: 64 << 20,
+        rows: 1000,
+        ..Limits::default()
+    });
+    let before = {
+        let (_, j) = api.sql(&api.admin, "SELECT count(*) AS n FROM counties");
+        j["rows"][0]["n"].clone()
+    };
+    let hostile: Vec<(&str, u16)> = vec![
+        // files and URLs
+        ("SELECT * FROM '/etc/passwd'", 400),
+        ("SELECT * FROM 'file:///etc/passwd'", 400),
+        ("SELECT * FROM 'https://example.com/data.csv'", 400),
+        ("SELECT * FROM read_csv('/etc/passwd')", 400),
+        ("SELECT * FROM read_parquet('/tmp/x.parquet')", 400),
+        ("SELECT * FROM read_json('/etc/hosts')", 400),
+        ("CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'", 400),
+        ("COPY (SELECT 1) TO '/tmp/plsw-hostile.csv'", 400),
+        ("COPY counties TO '/tmp/plsw-hostile.parquet'", 400),
+        // writes and DDL
+        ("CREATE TABLE t AS SELECT 1", 400),
+        ("CREATE VIEW v AS SELECT 1", 400),
+        ("CREATE OR REPLACE VIEW counties AS SELECT 1 AS code", 400),
+        ("DROP VIEW counties", 400),
+        ("DROP TABLE hotline_calls", 400),
+        ("INSERT INTO counties VALUES ('1', 'x', '2', 'y')", 400),
+        ("DELETE FROM counties", 400),
+        ("UPDATE counties SET name = 'x'", 400),
+        ("TRUNCATE counties", 400),
+        ("CREATE SCHEMA s", 400),
+        ("CREATE FUNCTION f(INT) RETURNS INT RETURN 1", 400),
+        // settings and statements
+        ("SET datafusion.execution.target_partitions = 1", 400),
+        ("SET TIME ZONE 'UTC'", 400),
+        ("PREPARE p AS SELECT 1", 400),
+        ("BEGIN TRANSACTION", 400),
+        // several statements
+        ("SELECT 1; SELECT 2", 400),
+        ("SELECT 1; DROP VIEW counties", 400),
+        // the tokens
+        ("SELECT * FROM tokens", 400),
+        // limits: time and memory
+        ("SELECT count(*) AS n FROM generate_series(1, 100000000) a, generate_series(1, 100000000) b", 422),
+        ("SELECT array_agg(x ORDER BY x) AS a FROM generate_series(1, 500000000) t(x)", 422),
+    ];
+    assert!(hostile.len() >= 25);
+    for (sql, status) in &hostile {
+        let (s, j) = api.sql(&api.admin, sql);
+        assert_eq!(s.as_u16(), *status, "{sql}: {j}");
+        assert!(
+            j["error"].is_string() && j["message"].is_string(),
+            "{sql}: {j}"
+        );
+    }
+    assert!(!std::path::Path::new("/tmp/plsw-hostile.csv").exists());
+    let (_, j) = api.sql(&api.admin, "SELECT count(*) AS n FROM counties");
+    assert_eq!(j["rows"][0]["n"], before, "nothing changed");
+    // Rows beyond the limit are cut, and the answer says so.
+    let (s, j) = api.sql(&api.admin, "SELECT * FROM generate_series(1, 5000) t(x)");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (j["row_count"].as_i64(), j["truncated"].as_bool()),
+        (Some(1000), Some(true))
+    );
+    assert_eq!(j["rows"].as_array().unwrap().len(), 1000);
 }
