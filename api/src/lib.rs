@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -103,6 +103,9 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/v1/tables", get(list_tables))
         .route("/v1/sql", post(sql))
+        .route("/v1/indicators", get(indicators))
+        .route("/v1/indicators/catalog", get(catalog))
+        .route("/v1/freshness", get(freshness))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route(
@@ -243,4 +246,158 @@ async fn sql(
         "truncated": truncated,
     }))
     .into_response())
+}
+
+/// A session for `caller`: its row scope, the memory limit.
+async fn caller_session(
+    state: &AppState,
+    caller: &TokenRecord,
+) -> Result<datafusion::prelude::SessionContext, ApiError> {
+    let divisions = plsw_store::Divisions::load(&state.wh)
+        .await
+        .map_err(ApiError::internal)?;
+    let places = scope::places(caller, &divisions);
+    let access = |name: &str| scope::access(caller, places.as_ref(), name);
+    plsw_query::session_with(&state.wh, &access, Some(state.limits.memory_bytes))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Rows of a DataFrame as JSON objects.
+async fn json_rows(df: datafusion::dataframe::DataFrame) -> Result<serde_json::Value, ApiError> {
+    let batches = df.collect().await.map_err(ApiError::internal)?;
+    let text =
+        plsw_query::render(&batches, plsw_query::Format::Json).map_err(ApiError::internal)?;
+    serde_json::from_str(&text).map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize)]
+struct IndicatorQuery {
+    indicator: Option<String>,
+    scope: Option<String>,
+    code: Option<String>,
+    quarter: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn is_quarter(q: &str) -> bool {
+    let b = q.as_bytes();
+    b.len() == 6
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'Q'
+        && (b'1'..=b'4').contains(&b[5])
+}
+
+/// `GET /v1/indicators`: the caller's rows of `indicators`, filtered, as a time series.
+async fn indicators(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Query(q): Query<IndicatorQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use datafusion::prelude::{col, lit};
+    let bad = |m: &str| ApiError::bad_request("bad_parameter", m.to_string());
+    if let Some(i) = &q.indicator {
+        if i.is_empty()
+            || !i
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+        {
+            return Err(bad("indicator: an id such as hotline.answer_rate"));
+        }
+    }
+    if let Some(s) = &q.scope {
+        if !matches!(s.as_str(), "county" | "city" | "province") {
+            return Err(bad("scope: county, city or province"));
+        }
+    }
+    if let Some(c) = &q.code {
+        if c.len() != 6 || !c.chars().all(|ch| ch.is_ascii_digit()) {
+            return Err(bad("code: a 6-digit county, city or province code"));
+        }
+    }
+    for (name, v) in [("quarter", &q.quarter), ("from", &q.from), ("to", &q.to)] {
+        if v.as_deref().is_some_and(|v| !is_quarter(v)) {
+            return Err(bad(&format!("{name}: a quarter such as 2025Q3")));
+        }
+    }
+    let ctx = caller_session(&state, &caller).await?;
+    let mut df = ctx.table("indicators").await.map_err(ApiError::internal)?;
+    let filters = [
+        q.indicator
+            .as_ref()
+            .map(|v| col("indicator").eq(lit(v.clone()))),
+        q.scope.as_ref().map(|v| col("scope").eq(lit(v.clone()))),
+        q.code.as_ref().map(|v| col("code").eq(lit(v.clone()))),
+        q.quarter
+            .as_ref()
+            .map(|v| col("quarter").eq(lit(v.clone()))),
+        q.from
+            .as_ref()
+            .map(|v| col("quarter").gt_eq(lit(v.clone()))),
+        q.to.as_ref().map(|v| col("quarter").lt_eq(lit(v.clone()))),
+    ];
+    for f in filters.into_iter().flatten() {
+        df = df.filter(f).map_err(ApiError::internal)?;
+    }
+    let df = df
+        .sort(vec![
+            col("indicator").sort(true, true),
+            col("scope").sort(true, true),
+            col("code").sort(true, true),
+            col("quarter").sort(true, true),
+        ])
+        .map_err(ApiError::internal)?
+        .limit(0, Some(state.limits.rows))
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "rows": json_rows(df).await? })))
+}
+
+/// `GET /v1/indicators/catalog`: every indicator id, the model that computes it, its scopes and
+/// its target.
+async fn catalog(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let _ = &state;
+    let targets = plsw_transform::targets();
+    let mut out = Vec::new();
+    for m in plsw_transform::model::load().map_err(ApiError::internal)? {
+        for id in &m.meta.indicators {
+            let t = targets.iter().find(|t| &t.0 == id);
+            out.push(serde_json::json!({
+                "id": id,
+                "family": id.split('.').next().unwrap_or_default(),
+                "model": m.path,
+                "model_doc": m.meta.doc,
+                "scopes": plsw_transform::scopes_of(id),
+                "target": t.map(|t| serde_json::json!({ "comparison": t.1, "value": t.2, "from_year": t.3 })),
+            }));
+        }
+    }
+    Ok(Json(serde_json::json!({ "indicators": out })))
+}
+
+/// `GET /v1/freshness`: per feed, the last committed load, its rows, and the pull's watermark.
+/// Loads are bookkeeping: admins and province-scoped analysts only.
+async fn freshness(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let allowed =
+        caller.role == Role::Admin || (caller.role == Role::Analyst && caller.scope.is_province());
+    if !allowed {
+        return Err(ApiError::forbidden(
+            "freshness shows the loads: admins and province-scoped analysts only",
+        ));
+    }
+    let ctx = caller_session(&state, &caller).await?;
+    let df = ctx
+        .sql(
+            "SELECT feed, count(*) AS loads, max(load_seq) AS last_load_seq,
+                    CAST(max(loaded_at) AS VARCHAR) AS last_loaded_at,
+                    sum(rows_accepted) AS rows_accepted, sum(rows_quarantined) AS rows_quarantined,
+                    CAST(max(watermark) AS VARCHAR) AS watermark
+             FROM loads WHERE status = 'committed' GROUP BY feed ORDER BY feed",
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::json!({ "feeds": json_rows(df).await? })))
 }

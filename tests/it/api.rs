@@ -160,6 +160,24 @@ fn roles_decide_who_may_run_sql_and_what_tables_they_see() {
     let (s, j) = api.sql(&api.scoped, "SELECT count(*) AS n FROM counties");
     assert_eq!((s, j["rows"][0]["n"].as_i64()), (StatusCode::OK, Some(4)));
 
+    // Viewers may read indicators, not SQL, not the loads.
+    let (s, j) = api.call(
+        "GET",
+        "/v1/indicators",
+        Some(&Api::bearer(&api.viewer)),
+        None,
+    );
+    assert_eq!(
+        (s, j["rows"].clone()),
+        (StatusCode::OK, serde_json::json!([]))
+    );
+    let (s, _) = api.call(
+        "GET",
+        "/v1/freshness",
+        Some(&Api::bearer(&api.viewer)),
+        None,
+    );
+    assert_eq!(s, StatusCode::FORBIDDEN);
     let names = |token: &str| -> Vec<String> {
         let (s, j) = api.call("GET", "/v1/tables", Some(&Api::bearer(token)), None);
         assert_eq!(s, StatusCode::OK);
@@ -402,6 +420,73 @@ fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_writ
         let (s, j) = api.sql(&jiyuan, hidden);
         assert_eq!(s, StatusCode::BAD_REQUEST, "{hidden}: {j}");
     }
+    // The indicator routes answer within the same scope.
+    let get = |token: &str, uri: &str| api.call("GET", uri, Some(&Api::bearer(token)), None);
+    let (s, j) = get(
+        &jiyuan,
+        "/v1/indicators?indicator=hotline.answer_rate&scope=city",
+    );
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let rows = j["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "济源 in 2025Q2-Q4: {j}");
+    assert!(rows.iter().all(|r| r["code"] == "419000"));
+    let (_, j) = get(
+        &province,
+        "/v1/indicators?indicator=hotline.answer_rate&scope=city&quarter=2025Q3",
+    );
+    let codes: Vec<&str> = j["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["410100", "419000"]);
+    assert_eq!(j["rows"][0]["value"], 0.6);
+    assert_eq!(j["rows"][0]["target"], 0.9);
+    assert_eq!(j["rows"][0]["meets_target"], false);
+    let (_, j) = get(&jiyuan, "/v1/indicators?scope=province");
+    assert_eq!(
+        j["rows"],
+        serde_json::json!([]),
+        "province rows: province scope only"
+    );
+    let (_, j) = get(
+        &province,
+        "/v1/indicators?code=410000&from=2025Q3&to=2025Q3&indicator=workorders.closed",
+    );
+    assert_eq!(j["rows"][0]["value"], 7.0);
+    for bad in [
+        "/v1/indicators?quarter=2025Q5",
+        "/v1/indicators?scope=town",
+        "/v1/indicators?code=41",
+        "/v1/indicators?indicator=x;drop",
+    ] {
+        let (s, j) = get(&province, bad);
+        assert_eq!(
+            (s, j["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("bad_parameter")),
+            "{bad}"
+        );
+    }
+    let (s, j) = get(&jiyuan, "/v1/indicators/catalog");
+    assert_eq!(s, StatusCode::OK);
+    let ids = j["indicators"].as_array().unwrap();
+    assert_eq!(ids.len(), 45);
+    let answer = ids
+        .iter()
+        .find(|i| i["id"] == "hotline.answer_rate")
+        .unwrap();
+    assert_eq!(answer["target"]["value"], 0.9);
+    assert_eq!(answer["model"], "marts/hotline.sql");
+    assert_eq!(answer["scopes"], serde_json::json!(["city", "province"]));
+    let (s, j) = get(&province, "/v1/freshness");
+    assert_eq!(s, StatusCode::OK, "{j}");
+    let feeds = j["feeds"].as_array().unwrap();
+    let wo = feeds.iter().find(|f| f["feed"] == "work_orders").unwrap();
+    // B4 closed at 2025-10-01 00:00:00+08:00: the last version served.
+    assert_eq!(wo["watermark"], "2025-09-30T16:00:00Z", "{wo}");
+    let (s, _) = get(&jiyuan, "/v1/freshness");
+    assert_eq!(s, StatusCode::FORBIDDEN);
     // EXPLAIN shows the plan, filter included, and no rows.
     let (s, j) = api.sql(&jiyuan, "EXPLAIN SELECT * FROM hotline_calls");
     assert_eq!(s, StatusCode::OK);

@@ -64,3 +64,20 @@ pub async fn register_wide_views(ctx: &datafusion::prelude::SessionContext) -> R
     }
     Ok(())
 }
+
+/// The targets of `seeds/targets.csv`: (indicator, comparison, target, from_year).
+pub fn targets() -> Vec<(String, String, f64, i64)> {
+    run::TARGETS_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').map(str::trim).collect();
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.to_string(),
+                f.get(2)?.parse().ok()?,
+                f.get(3)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}

@@ -22,7 +22,7 @@ use crate::model::{self, Model};
 use crate::udf;
 
 /// The targets shipped in `seeds/targets.csv` (indicator, comparison, target, from_year).
-const TARGETS_CSV: &str = include_str!("../../seeds/targets.csv");
+pub(crate) const TARGETS_CSV: &str = include_str!("../../seeds/targets.csv");
 
 /// What one model did.
 #[derive(Debug, Clone)]
