@@ -19,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use datafusion::arrow::array::RecordBatch;
 use plsw_schemas::tables::{self, TableKind};
 use plsw_store::Warehouse;
 use serde::Deserialize;
@@ -184,11 +185,83 @@ struct SqlRequest {
     sql: String,
 }
 
+/// Result formats of `/v1/sql`, chosen by `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Json,
+    Csv,
+    Arrow,
+    Parquet,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+const PARQUET: &str = "application/vnd.apache.parquet";
+
+impl Output {
+    /// The first media type of `Accept` that we serve; JSON when none is given.
+    fn from_accept(headers: &axum::http::HeaderMap) -> Result<Output, ApiError> {
+        let Some(accept) = headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(Output::Json);
+        };
+        for part in accept.split(',') {
+            let media = part.split(';').next().unwrap_or_default().trim();
+            match media {
+                "application/json" | "*/*" | "application/*" => return Ok(Output::Json),
+                "text/csv" => return Ok(Output::Csv),
+                ARROW_STREAM => return Ok(Output::Arrow),
+                PARQUET | "application/x-parquet" => return Ok(Output::Parquet),
+                _ => {}
+            }
+        }
+        Err(ApiError::new(
+            axum::http::StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            format!(
+                "Accept: {accept}: use application/json, text/csv, {ARROW_STREAM} or {PARQUET}"
+            ),
+        ))
+    }
+}
+
+/// The batches in a binary format.
+fn encode(
+    output: Output,
+    batches: &[RecordBatch],
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    match output {
+        Output::Arrow => {
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
+                .map_err(ApiError::internal)?;
+            for b in batches {
+                w.write(b).map_err(ApiError::internal)?;
+            }
+            w.finish().map_err(ApiError::internal)?;
+        }
+        Output::Parquet => {
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+                .map_err(ApiError::internal)?;
+            for b in batches {
+                w.write(b).map_err(ApiError::internal)?;
+            }
+            w.close().map_err(ApiError::internal)?;
+        }
+        Output::Json | Output::Csv => unreachable!("text formats are rendered"),
+    }
+    Ok(out)
+}
+
 async fn sql(
     State(state): State<AppState>,
     Extension(Caller(caller)): Extension<Caller>,
+    headers: axum::http::HeaderMap,
     body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let output = Output::from_accept(&headers)?;
     if caller.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers may not run SQL"));
     }
@@ -237,6 +310,35 @@ async fn sql(
         Ok(Ok(b)) => b,
     };
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let truncated_header = ("x-truncated", if truncated { "true" } else { "false" });
+    match output {
+        Output::Json => {}
+        Output::Csv => {
+            let text = plsw_query::render(&batches, plsw_query::Format::Csv)
+                .map_err(ApiError::internal)?;
+            return Ok((
+                [
+                    ("content-type", "text/csv; charset=utf-8"),
+                    truncated_header,
+                ],
+                text,
+            )
+                .into_response());
+        }
+        Output::Arrow | Output::Parquet => {
+            let schema = match batches.first() {
+                Some(b) => b.schema(),
+                None => Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            };
+            let bytes = encode(output, &batches, schema)?;
+            let media = if output == Output::Arrow {
+                ARROW_STREAM
+            } else {
+                PARQUET
+            };
+            return Ok(([("content-type", media), truncated_header], bytes).into_response());
+        }
+    }
     let text =
         plsw_query::render(&batches, plsw_query::Format::Json).map_err(ApiError::internal)?;
     let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::json!([]));

@@ -102,6 +102,39 @@ impl Api {
         })
     }
 
+    /// POST /v1/sql with an `Accept` header; the status, content type and body bytes.
+    fn sql_as(
+        &self,
+        token: &str,
+        sql: &str,
+        accept: &str,
+    ) -> (StatusCode, String, axum::body::Bytes, String) {
+        let body = serde_json::json!({ "sql": sql }).to_string();
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v1/sql")
+            .header("authorization", Self::bearer(token))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(Body::from(body))
+            .unwrap();
+        self.rt.block_on(async {
+            let resp = self.router.clone().oneshot(req).await.unwrap();
+            let status = resp.status();
+            let header = |n: &str| {
+                resp.headers()
+                    .get(n)
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default()
+            };
+            let (ctype, truncated) = (header("content-type"), header("x-truncated"));
+            let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20)
+                .await
+                .unwrap();
+            (status, ctype, bytes, truncated)
+        })
+    }
+
     fn bearer(t: &str) -> String {
         format!("Bearer {t}")
     }
@@ -569,4 +602,57 @@ fn hostile_sql_is_refused_with_4xx() {
         (Some(1000), Some(true))
     );
     assert_eq!(j["rows"].as_array().unwrap().len(), 1000);
+}
+
+#[test]
+fn sql_answers_in_the_format_accept_asks_for() {
+    let api = api();
+    let sql = "SELECT code, name FROM counties ORDER BY code";
+    let (s, ctype, body, _) = api.sql_as(&api.analyst, sql, "text/csv");
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::OK, "text/csv; charset=utf-8")
+    );
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert_eq!(text.lines().next(), Some("code,name"));
+    assert_eq!(text.lines().nth(1), Some("410102,中原区"));
+    assert_eq!(text.lines().count(), 5);
+
+    let (s, ctype, body, truncated) =
+        api.sql_as(&api.analyst, sql, "application/vnd.apache.arrow.stream");
+    assert_eq!(
+        (s, ctype.as_str(), truncated.as_str()),
+        (
+            StatusCode::OK,
+            "application/vnd.apache.arrow.stream",
+            "false"
+        )
+    );
+    let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(
+        std::io::Cursor::new(body.to_vec()),
+        None,
+    )
+    .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 4);
+
+    let (s, ctype, body, _) = api.sql_as(&api.analyst, sql, "application/vnd.apache.parquet");
+    assert_eq!(
+        (s, ctype.as_str()),
+        (StatusCode::OK, "application/vnd.apache.parquet")
+    );
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+            .unwrap()
+            .build()
+            .unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(rows, 4);
+
+    let (s, ctype, _, _) = api.sql_as(&api.analyst, sql, "text/html, application/json;q=0.9");
+    assert_eq!((s, ctype.as_str()), (StatusCode::OK, "application/json"));
+    let (s, _, body, _) = api.sql_as(&api.analyst, sql, "image/png");
+    assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["error"], "not_acceptable");
 }
