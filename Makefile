@@ -24,9 +24,12 @@ demo-data: build ## Generate a synthetic province-year on the real divisions int
 # The demo's stand-in for the online platform: a token, and a few faults of each kind, so the
 # pull shows its retries. Override DEMO_FAULTS= for a well-behaved server.
 DEMO_FAULTS ?= 503:197,429:401,drop:149,repeat:41,overlap:53
+# make demo ends by serving the query API (DEMO_SERVE=0 skips it).
+DEMO_SERVE ?= 1
+DEMO_ADDR ?= 127.0.0.1:8080
 export PLSW_DEMO_TOKEN ?= demo-token-not-secret
 
-demo: demo-data ## Generate, ingest every feed, pull the work orders, compute the indicators, print the headline
+demo: demo-data ## Generate, ingest, pull the work orders, compute the indicators, print the headline, serve the API
 	@# A demo warehouse written by an older plsw (another table layout) is recreated.
 	@$(PLSW) sql "SELECT 1" >/dev/null 2>&1 || { echo "recreating $(PLSW_WAREHOUSE)"; rm -rf $(PLSW_WAREHOUSE); }
 	$(PLSW) ingest hotline $(DEMO_DIR)/data/hotline
@@ -72,6 +75,14 @@ demo: demo-data ## Generate, ingest every feed, pull the work orders, compute th
 	  round(100.0 * count(answered_at) / count(*), 1) AS answered_pct \
 	  FROM hotline_calls_current h LEFT JOIN cities c ON c.code = h.seat_city_code \
 	  GROUP BY 1, 2 ORDER BY answered_pct"
+
+	@if [ "$(DEMO_SERVE)" = 1 ]; then \
+	  [ -s $(DEMO_DIR)/api-token ] || $(PLSW) tokens create --unit sfj --role analyst > $(DEMO_DIR)/api-token; \
+	  token=$$(cat $(DEMO_DIR)/api-token); \
+	  echo; echo "== the query API on http://$(DEMO_ADDR), Ctrl-C stops it; the demo analyst token is in $(DEMO_DIR)/api-token =="; \
+	  echo "curl -s -H \"Authorization: Bearer $$token\" 'http://$(DEMO_ADDR)/v1/indicators?indicator=hotline.answer_rate&scope=city&quarter=$(DEMO_YEAR)Q4'"; \
+	  exec $(PLSW) serve --addr $(DEMO_ADDR); \
+	fi
 
 demo-clean: ## Remove the demo data and warehouse
 	rm -rf $(DEMO_DIR)
