@@ -150,10 +150,7 @@ fn visible(caller: &TokenRecord, t: &tables::Table) -> bool {
     if t.name == tables::TOKENS.name {
         return false;
     }
-    let bookkeeping = t.kind == TableKind::System;
-    !bookkeeping
-        || caller.role == Role::Admin
-        || (caller.role == Role::Analyst && caller.scope.is_province())
+    t.kind != TableKind::System || scope::sees_bookkeeping(caller)
 }
 
 async fn list_tables(Extension(Caller(caller)): Extension<Caller>) -> Json<serde_json::Value> {
@@ -273,14 +270,7 @@ async fn sql(
         };
         ApiError::new(e.status(), code, e.body_text())
     })?;
-    let divisions = plsw_store::Divisions::load(&state.wh)
-        .await
-        .map_err(ApiError::internal)?;
-    let places = scope::places(&caller, &divisions);
-    let access = |name: &str| scope::access(&caller, places.as_ref(), name);
-    let ctx = plsw_query::session_with(&state.wh, &access, Some(state.limits.memory_bytes))
-        .await
-        .map_err(ApiError::internal)?;
+    let ctx = caller_session(&state, &caller).await?;
     let run = plsw_query::run_limited(&ctx, &req.sql, state.limits.rows);
     let limit = |m: String| {
         ApiError::new(
@@ -355,11 +345,15 @@ async fn caller_session(
     state: &AppState,
     caller: &TokenRecord,
 ) -> Result<datafusion::prelude::SessionContext, ApiError> {
-    let divisions = plsw_store::Divisions::load(&state.wh)
-        .await
-        .map_err(ApiError::internal)?;
-    let places = scope::places(caller, &divisions);
-    let access = |name: &str| scope::access(caller, places.as_ref(), name);
+    // The places of the scope, from the divisions the session reads (worked out once).
+    let places = std::sync::OnceLock::new();
+    let access = |name: &str, d: &plsw_store::Divisions| {
+        scope::access(
+            caller,
+            places.get_or_init(|| scope::places(caller, d)).as_ref(),
+            name,
+        )
+    };
     plsw_query::session_with(&state.wh, &access, Some(state.limits.memory_bytes))
         .await
         .map_err(ApiError::internal)
@@ -457,9 +451,8 @@ async fn indicators(
 
 /// `GET /v1/indicators/catalog`: every indicator id, the model that computes it, its scopes and
 /// its target.
-async fn catalog(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let _ = &state;
-    let targets = plsw_transform::targets();
+async fn catalog() -> Result<Json<serde_json::Value>, ApiError> {
+    let targets = plsw_transform::targets().map_err(ApiError::internal)?;
     let mut out = Vec::new();
     for m in plsw_transform::model::load().map_err(ApiError::internal)? {
         for id in &m.meta.indicators {
@@ -483,9 +476,7 @@ async fn freshness(
     State(state): State<AppState>,
     Extension(Caller(caller)): Extension<Caller>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let allowed =
-        caller.role == Role::Admin || (caller.role == Role::Analyst && caller.scope.is_province());
-    if !allowed {
+    if !scope::sees_bookkeeping(&caller) {
         return Err(ApiError::forbidden(
             "freshness shows the loads: admins and province-scoped analysts only",
         ));

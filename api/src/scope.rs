@@ -51,12 +51,16 @@ fn list<'a>(codes: impl IntoIterator<Item = &'a String>) -> String {
     }
 }
 
+/// Whether `caller` may see the loads, the quarantine and the transforms (access.md: admins and
+/// province-scoped analysts).
+pub fn sees_bookkeeping(caller: &TokenRecord) -> bool {
+    caller.role == Role::Admin || (caller.role == Role::Analyst && caller.scope == Scope::Province)
+}
+
 /// What `caller` may see of the view `name`.
 pub fn access(caller: &TokenRecord, places: Option<&Places>, name: &str) -> Access {
     if BOOKKEEPING.contains(&name) {
-        let allowed = caller.role == Role::Admin
-            || (caller.role == Role::Analyst && caller.scope == Scope::Province);
-        return if allowed {
+        return if sees_bookkeeping(caller) {
             Access::Full
         } else {
             Access::Hidden

@@ -53,14 +53,14 @@ impl From<DataFusionError> for Error {
 
 /// A session over the warehouse at its latest committed state.
 pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
-    session_with(wh, &|_| plsw_store::Access::Full, None).await
+    session_with(wh, &|_, _| plsw_store::Access::Full, None).await
 }
 
 /// A session with row scope (see [`plsw_store::register_all_with`]) and, if given, a limit on
 /// the memory its queries may use (beyond it a query fails with [`Error::Limit`]).
 pub async fn session_with(
     wh: &Warehouse,
-    access: &(dyn Fn(&str) -> plsw_store::Access + Send + Sync),
+    access: &(dyn Fn(&str, &plsw_store::Divisions) -> plsw_store::Access + Send + Sync),
     memory_limit: Option<usize>,
 ) -> Result<SessionContext> {
     let config = SessionConfig::new()

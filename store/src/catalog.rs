@@ -38,18 +38,19 @@ pub enum Access {
 /// Registers every table and view of the warehouse in `ctx`, reading the Delta tables at their
 /// latest versions. Returns the divisions in force.
 pub async fn register_all(ctx: &SessionContext, wh: &Warehouse) -> Result<Divisions> {
-    register_all_with(ctx, wh, &|_| Access::Full).await
+    register_all_with(ctx, wh, &|_, _| Access::Full).await
 }
 
-/// As [`register_all`], with row scope: `access` says, per view name, whether the caller sees
-/// it whole, filtered or not at all. The filter is part of the view's plan, so no SQL the caller
+/// As [`register_all`], with row scope: `access` says, per view name (given the divisions in
+/// force), whether the caller sees it whole, filtered or not at all. The filter is part of the view's plan, so no SQL the caller
 /// writes (joins, subqueries, CTEs, UNION) can reach the rows it leaves out.
 pub async fn register_all_with(
     ctx: &SessionContext,
     wh: &Warehouse,
-    access: &(dyn Fn(&str) -> Access + Send + Sync),
+    access: &(dyn Fn(&str, &Divisions) -> Access + Send + Sync),
 ) -> Result<Divisions> {
     let private = wh.raw_context().await?;
+    let divisions = Divisions::from_context(&private, wh).await?;
     for t in tables::ALL {
         let table = wh.table(t).await?;
         table
@@ -70,7 +71,7 @@ pub async fn register_all_with(
         views.push((format!("{}{CURRENT_SUFFIX}", t.name), current_sql(t)));
     }
     for (name, sql) in views {
-        let sql = match access(&name) {
+        let sql = match access(&name, &divisions) {
             Access::Full => sql,
             Access::Hidden => continue,
             Access::Rows(predicate) => format!("SELECT * FROM ({sql}) scoped_ WHERE {predicate}"),
@@ -79,7 +80,6 @@ pub async fn register_all_with(
         ctx.register_table(name.as_str(), Arc::new(ViewTable::new(plan, Some(sql))))?;
     }
 
-    let divisions = Divisions::from_context(&private, wh).await?;
     for def in tables::DIVISION_TABLES {
         // Without field metadata: DataFusion 55 rejects a UNION of columns whose metadata
         // differ ("Physical input schema should be the same…"); the docs live in plsw-schemas.

@@ -13,7 +13,7 @@ pub mod run;
 pub mod udf;
 
 pub use error::{Error, Result};
-pub use run::{run, session, Mode, Options, Report};
+pub use run::{run, session, targets, Mode, Options, Report};
 
 /// Scopes where an indicator exists (indicators.md, "Which rows exist").
 pub fn scopes_of(indicator: &str) -> &'static [&'static str] {
@@ -63,21 +63,4 @@ pub async fn register_wide_views(ctx: &datafusion::prelude::SessionContext) -> R
         ctx.sql(&sql).await.map_err(Error::sql("wide views"))?;
     }
     Ok(())
-}
-
-/// The targets of `seeds/targets.csv`: (indicator, comparison, target, from_year).
-pub fn targets() -> Vec<(String, String, f64, i64)> {
-    run::TARGETS_CSV
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').map(str::trim).collect();
-            Some((
-                f.first()?.to_string(),
-                f.get(1)?.to_string(),
-                f.get(2)?.parse().ok()?,
-                f.get(3)?.parse().ok()?,
-            ))
-        })
-        .collect()
 }

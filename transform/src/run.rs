@@ -22,7 +22,7 @@ use crate::model::{self, Model};
 use crate::udf;
 
 /// The targets shipped in `seeds/targets.csv` (indicator, comparison, target, from_year).
-pub(crate) const TARGETS_CSV: &str = include_str!("../../seeds/targets.csv");
+const TARGETS_CSV: &str = include_str!("../../seeds/targets.csv");
 
 /// What one model did.
 #[derive(Debug, Clone)]
@@ -64,9 +64,9 @@ pub async fn session(wh: &Warehouse) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-fn register_targets(ctx: &SessionContext) -> Result<()> {
-    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
-    let (mut ids, mut cmps, mut targets, mut years) = (vec![], vec![], vec![], vec![]);
+/// The targets of `seeds/targets.csv`: (indicator, comparison, target, from_year), checked.
+pub fn targets() -> Result<Vec<(String, String, f64, i64)>> {
+    let mut out = Vec::new();
     for (i, line) in TARGETS_CSV.lines().enumerate().skip(1) {
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
         let bad = || Error::Model {
@@ -79,11 +79,23 @@ fn register_targets(ctx: &SessionContext) -> Result<()> {
         if f.len() != 4 || !matches!(f[1], ">=" | "=") {
             return Err(bad());
         }
-        ids.push(f[0].to_string());
-        cmps.push(f[1].to_string());
-        targets.push(f[2].parse::<f64>().map_err(|_| bad())?);
-        years.push(f[3].parse::<i64>().map_err(|_| bad())?);
+        out.push((
+            f[0].to_string(),
+            f[1].to_string(),
+            f[2].parse::<f64>().map_err(|_| bad())?,
+            f[3].parse::<i64>().map_err(|_| bad())?,
+        ));
     }
+    Ok(out)
+}
+
+fn register_targets(ctx: &SessionContext) -> Result<()> {
+    use datafusion::arrow::array::{Float64Array, Int64Array, StringArray};
+    let all = targets()?;
+    let ids: Vec<&str> = all.iter().map(|t| t.0.as_str()).collect();
+    let cmps: Vec<&str> = all.iter().map(|t| t.1.as_str()).collect();
+    let targets: Vec<f64> = all.iter().map(|t| t.2).collect();
+    let years: Vec<i64> = all.iter().map(|t| t.3).collect();
     let batch = RecordBatch::try_from_iter([
         (
             "indicator",
@@ -405,7 +417,7 @@ async fn divisions_sha256(ctx: &SessionContext) -> Result<String> {
             }
         }
     }
-    Ok(hex(&h.finalize()))
+    Ok(hex::encode(h.finalize()))
 }
 
 /// A digest of the model files and the targets.
@@ -418,11 +430,7 @@ fn models_sha256() -> String {
         h.update([0]);
     }
     h.update(TARGETS_CSV.as_bytes());
-    hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 #[allow(clippy::too_many_arguments)]
