@@ -7,6 +7,7 @@
 use datafusion::arrow::array::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use plsw_store::Warehouse;
 
@@ -63,23 +64,43 @@ pub async fn session_with(
     access: &(dyn Fn(&str, &plsw_store::Divisions) -> plsw_store::Access + Send + Sync),
     memory_limit: Option<usize>,
 ) -> Result<SessionContext> {
+    let state = session_state(wh, access).await?;
+    match memory_limit {
+        None => Ok(SessionContext::new_with_state(state)),
+        Some(bytes) => with_memory_limit(&state, bytes),
+    }
+}
+
+/// The catalog of a session with row scope, to keep and share: user SQL cannot change it (DDL
+/// and statements are refused), so one state can serve many queries, each through
+/// [`with_memory_limit`].
+pub async fn session_state(
+    wh: &Warehouse,
+    access: &(dyn Fn(&str, &plsw_store::Divisions) -> plsw_store::Access + Send + Sync),
+) -> Result<SessionState> {
     let config = SessionConfig::new()
         .with_information_schema(true)
         .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
-    let ctx = match memory_limit {
-        None => SessionContext::new_with_config(config),
-        Some(bytes) => {
-            let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
-                .with_memory_limit(bytes, 1.0)
-                .build_arc()?;
-            SessionContext::new_with_config_rt(config, runtime)
-        }
-    };
+    let ctx = SessionContext::new_with_config(config);
     plsw_store::register_all_with(&ctx, wh, access).await?;
     plsw_transform::register_wide_views(&ctx)
         .await
         .map_err(|e| Error::Execution(e.to_string()))?;
-    Ok(ctx)
+    Ok(ctx.state())
+}
+
+/// A context over `state`'s catalog whose queries may use at most `bytes` of memory: each call
+/// gets its own memory pool, so the limit holds per query, not per caller.
+pub fn with_memory_limit(state: &SessionState, bytes: usize) -> Result<SessionContext> {
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        // The Delta tables' object stores were registered in the state's runtime.
+        .with_object_store_registry(state.runtime_env().object_store_registry.clone())
+        .with_memory_limit(bytes, 1.0)
+        .build_arc()?;
+    let state = SessionStateBuilder::new_from_existing(state.clone())
+        .with_runtime_env(runtime)
+        .build();
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// Runs one read-only statement and keeps at most `max_rows` rows of its result (reading stops

@@ -213,6 +213,17 @@ impl Warehouse {
         Ok(())
     }
 
+    /// Every table's latest Delta version, in the contract's order: the warehouse's committed
+    /// state. Any commit to any table changes it (the API's caches key on it).
+    pub async fn versions(&self) -> Result<Vec<(&'static str, i64)>> {
+        let mut out = Vec::with_capacity(tables::ALL.len());
+        for t in tables::ALL {
+            let table = self.table(t).await?;
+            out.push((t.name, table.version().map_or(-1, |v| v as i64)));
+        }
+        Ok(out)
+    }
+
     /// Appends rows to a small table in one commit (bookkeeping such as `transforms`).
     pub async fn append(&self, def: &'static Table, batches: Vec<RecordBatch>) -> Result<()> {
         let table = self.table(def).await?;

@@ -20,7 +20,10 @@ struct Api {
     analyst: String,
     viewer: String,
     scoped: String,
+    /// A viewer scoped to the county 中牟县 (410122).
+    county_viewer: String,
     revoked: String,
+    wh_path: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
@@ -44,7 +47,7 @@ fn api_with(limits: Limits) -> Api {
         .enable_all()
         .build()
         .unwrap();
-    let (router, admin, analyst, viewer, scoped, revoked) = rt.block_on(async {
+    let (router, admin, analyst, viewer, scoped, county_viewer, revoked) = rt.block_on(async {
         let wh = Warehouse::open(wh_path.to_str().unwrap()).await.unwrap();
         let mk = |role, scope: &str| {
             let wh = &wh;
@@ -55,11 +58,21 @@ fn api_with(limits: Limits) -> Api {
         let analyst = mk(Role::Analyst, "province").await;
         let viewer = mk(Role::Viewer, "province").await;
         let scoped = mk(Role::Analyst, "410100").await;
+        let county_viewer = mk(Role::Viewer, "410122").await;
         let revoked = mk(Role::Analyst, "province").await;
         let id = tokens::hash(&revoked)[..12].to_string();
         tokens::revoke(&wh, &id).await.unwrap();
-        let router = app(AppState::new(wh, limits));
-        (router, admin, analyst, viewer, scoped, revoked)
+        // Commits are seen by the very next request.
+        let router = app(AppState::new(wh, limits).with_refresh(std::time::Duration::ZERO));
+        (
+            router,
+            admin,
+            analyst,
+            viewer,
+            scoped,
+            county_viewer,
+            revoked,
+        )
     });
     Api {
         rt,
@@ -68,7 +81,9 @@ fn api_with(limits: Limits) -> Api {
         analyst,
         viewer,
         scoped,
+        county_viewer,
         revoked,
+        wh_path,
         _tmp: tmp,
     }
 }
@@ -132,6 +147,27 @@ impl Api {
                 .await
                 .unwrap();
             (status, ctype, bytes, truncated)
+        })
+    }
+
+    /// Any request: the status, the response headers and the body.
+    fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, axum::body::Bytes) {
+        let mut req = Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req.body(Body::from(body.to_string())).unwrap();
+        self.rt.block_on(async {
+            let resp = self.router.clone().oneshot(req).await.unwrap();
+            let (parts, body) = resp.into_parts();
+            let bytes = axum::body::to_bytes(body, 16 << 20).await.unwrap();
+            (parts.status, parts.headers, bytes)
         })
     }
 
@@ -383,7 +419,9 @@ fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_writ
         analyst: province.clone(),
         viewer: String::new(),
         scoped: jiyuan.clone(),
+        county_viewer: String::new(),
         revoked: String::new(),
+        wh_path,
         _tmp: tmp,
     };
     let count = |token: &str, sql: &str| -> i64 {
@@ -477,11 +515,24 @@ fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_writ
     assert_eq!(j["rows"][0]["value"], 0.6);
     assert_eq!(j["rows"][0]["target"], 0.9);
     assert_eq!(j["rows"][0]["meets_target"], false);
-    let (_, j) = get(&jiyuan, "/v1/indicators?scope=province");
+    let (s, j) = get(&jiyuan, "/v1/indicators?scope=province");
     assert_eq!(
-        j["rows"],
-        serde_json::json!([]),
+        (s, j["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
         "province rows: province scope only"
+    );
+    let (s, j) = get(
+        &jiyuan,
+        "/v1/indicators?indicator=hotline.answer_rate&quarter=2025Q3",
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        j["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["code"] == "419000"),
+        "no province rows unasked either: {j}"
     );
     let (_, j) = get(
         &province,
@@ -509,7 +560,17 @@ fn a_city_scoped_token_sees_its_city_and_none_of_another_however_the_sql_is_writ
         .iter()
         .find(|i| i["id"] == "hotline.answer_rate")
         .unwrap();
-    assert_eq!(answer["target"]["value"], 0.9);
+    assert_eq!(answer["targets"][0]["value"], 0.9);
+    assert_eq!(answer["targets"][0]["comparison"], ">=");
+    assert_eq!(answer["name_zh"], "12348热线接听率");
+    assert_eq!(
+        (answer["unit"].as_str(), answer["format"].as_str()),
+        (Some("rate"), Some("percent1"))
+    );
+    assert!(answer["definition_zh"]
+        .as_str()
+        .unwrap()
+        .contains("短时放弃"));
     assert_eq!(answer["model"], "marts/hotline.sql");
     assert_eq!(answer["scopes"], serde_json::json!(["city", "province"]));
     let (s, j) = get(&province, "/v1/freshness");
@@ -655,4 +716,371 @@ fn sql_answers_in_the_format_accept_asks_for() {
     assert_eq!(s, StatusCode::NOT_ACCEPTABLE);
     let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(j["error"], "not_acceptable");
+}
+
+/// A request to every route: (method, path, body).
+fn every_route() -> Vec<(&'static str, &'static str, &'static str)> {
+    plsw_api::ROUTES
+        .iter()
+        .map(|(m, p)| {
+            let body = if *m == "post" {
+                r#"{"sql":"SELECT 1 AS one"}"#
+            } else {
+                ""
+            };
+            (*m, *p, body)
+        })
+        .collect()
+}
+
+#[test]
+fn the_auth_matrix_holds_on_every_route() {
+    let api = api();
+    let routes = every_route();
+    assert_eq!(routes.len(), 8, "a new route belongs in this matrix");
+    let bad: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("another scheme", Some("Token abc".into())),
+        ("empty bearer", Some("Bearer ".into())),
+        ("malformed", Some("Bearer\tplsw_zz".into())),
+        ("wrong", Some(format!("Bearer plsw_{}", "0".repeat(64)))),
+        ("revoked", Some(Api::bearer(&api.revoked))),
+    ];
+    // Expected status per route, for: admin, province analyst, city analyst, province viewer,
+    // county viewer.
+    let expect = |path: &str| -> [u16; 5] {
+        match path {
+            "/health"
+            | "/v1/openapi.json"
+            | "/v1/tables"
+            | "/v1/indicators"
+            | "/v1/indicators/catalog" => [200; 5],
+            "/v1/sql" => [200, 200, 200, 403, 403],
+            "/metrics" | "/v1/freshness" => [200, 200, 403, 403, 403],
+            other => panic!("no expectation for {other}"),
+        }
+    };
+    let callers = [
+        ("admin", &api.admin),
+        ("province analyst", &api.analyst),
+        ("city analyst", &api.scoped),
+        ("province viewer", &api.viewer),
+        ("county viewer", &api.county_viewer),
+    ];
+    for (method, path, body) in &routes {
+        let method = method.to_uppercase();
+        let ct = [("content-type", "application/json")];
+        for (what, auth) in &bad {
+            let mut headers = ct.to_vec();
+            if let Some(a) = auth {
+                headers.push(("authorization", a));
+            }
+            let (s, _, bytes) = api.raw(&method, path, &headers, body);
+            let j: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            if *path == "/health" {
+                assert_eq!(s, StatusCode::OK, "health is open ({what})");
+                continue;
+            }
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{path} with {what}");
+            assert_eq!(j["error"], "unauthorized", "{path} with {what}: {j}");
+            assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+        for ((who, token), want) in callers.iter().zip(expect(path)) {
+            let auth = Api::bearer(token);
+            let (s, _, bytes) = api.raw(
+                &method,
+                path,
+                &[
+                    ("authorization", &auth),
+                    ("content-type", "application/json"),
+                ],
+                body,
+            );
+            assert_eq!(
+                s.as_u16(),
+                want,
+                "{path} as {who}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
+            if want == 403 {
+                let j: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(j["error"], "forbidden", "{path} as {who}");
+            }
+        }
+    }
+    // Scope, not only role: scoped callers never see the bookkeeping tables, and asking for a
+    // place outside the scope is refused.
+    for (who, token) in &callers {
+        let (_, j) = api.call("GET", "/v1/tables", Some(&Api::bearer(token)), None);
+        let names: Vec<&str> = j["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        let bookkeeping = names.contains(&"loads");
+        assert_eq!(
+            bookkeeping,
+            matches!(*who, "admin" | "province analyst"),
+            "{who}: {names:?}"
+        );
+        assert!(!names.contains(&"tokens"), "{who}");
+        assert!(
+            names.contains(&"indicators") && names.contains(&"hotline_calls_current"),
+            "{who}"
+        );
+    }
+    let get = |token: &str, q: &str| {
+        api.call(
+            "GET",
+            &format!("/v1/indicators?{q}"),
+            Some(&Api::bearer(token)),
+            None,
+        )
+        .0
+    };
+    assert_eq!(get(&api.scoped, "code=410100"), StatusCode::OK, "its city");
+    assert_eq!(
+        get(&api.scoped, "code=410122"),
+        StatusCode::OK,
+        "a county of its city"
+    );
+    assert_eq!(
+        get(&api.scoped, "code=419000"),
+        StatusCode::FORBIDDEN,
+        "another city"
+    );
+    assert_eq!(get(&api.scoped, "scope=province"), StatusCode::FORBIDDEN);
+    assert_eq!(get(&api.county_viewer, "code=410122"), StatusCode::OK);
+    assert_eq!(
+        get(&api.county_viewer, "code=410100"),
+        StatusCode::FORBIDDEN,
+        "its city is wider"
+    );
+    assert_eq!(
+        get(&api.viewer, "code=419000"),
+        StatusCode::OK,
+        "the province sees all"
+    );
+}
+
+#[test]
+fn responses_are_cached_until_the_warehouse_commits() {
+    let api = api();
+    let auth = Api::bearer(&api.analyst);
+    let get = |uri: &str, extra: &[(&str, &str)]| {
+        let mut h = vec![("authorization", auth.as_str())];
+        h.extend_from_slice(extra);
+        api.raw("GET", uri, &h, "")
+    };
+    let uri = "/v1/indicators?indicator=hotline.inbound&scope=province";
+    let (s, h, body) = get(uri, &[]);
+    assert_eq!(
+        (s, h["x-cache"].to_str().unwrap()),
+        (StatusCode::OK, "miss")
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["rows"],
+        serde_json::json!([])
+    );
+    let (s, h2, body2) = get(uri, &[]);
+    assert_eq!(
+        (s, h2["x-cache"].to_str().unwrap()),
+        (StatusCode::OK, "hit")
+    );
+    assert_eq!(body, body2);
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let (s, _, body) = get(uri, &[("if-none-match", &etag)]);
+    assert_eq!((s, body.len()), (StatusCode::NOT_MODIFIED, 0));
+    // Another scope is another audience: no hit from the province's entry.
+    let other = Api::bearer(&api.scoped);
+    let (_, h, _) = api.raw(
+        "GET",
+        "/v1/indicators?indicator=hotline.inbound",
+        &[("authorization", &other)],
+        "",
+    );
+    assert_eq!(&h["x-cache"], &"miss");
+
+    // The warehouse commits (calls loaded, indicators computed): the next request sees them,
+    // with no restart.
+    let calls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/indicators/calls.csv");
+    ok(
+        &api.wh_path,
+        &["ingest", "hotline", calls.to_str().unwrap()],
+    );
+    ok(&api.wh_path, &["transform"]);
+    let (s, h, body) = get(uri, &[("if-none-match", &etag)]);
+    assert_eq!(
+        (s, h["x-cache"].to_str().unwrap()),
+        (StatusCode::OK, "miss"),
+        "a new state, a new body"
+    );
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let total: f64 = j["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(total, 9.0, "the fixture's 9 calls: {j}");
+    assert_ne!(h["etag"], etag.as_str());
+    let (_, h, _) = get(uri, &[]);
+    assert_eq!(&h["x-cache"], &"hit");
+    // SQL sees the commit too.
+    let (s, j) = api.sql(
+        &api.analyst,
+        "SELECT count(*) AS n FROM hotline_calls_current",
+    );
+    assert_eq!((s, j["rows"][0]["n"].as_i64()), (StatusCode::OK, Some(9)));
+}
+
+#[test]
+fn requests_carry_ids_and_are_counted_in_the_metrics() {
+    let api = api();
+    let auth = Api::bearer(&api.admin);
+    let (_, h, _) = api.raw("GET", "/health", &[], "");
+    let id = h["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let (_, h2, _) = api.raw("GET", "/health", &[], "");
+    assert_ne!(h2["x-request-id"], h["x-request-id"]);
+    let (_, h, _) = api.raw("GET", "/health", &[("x-request-id", "dash-42")], "");
+    assert_eq!(
+        &h["x-request-id"], &"dash-42",
+        "the caller's own id is kept"
+    );
+
+    api.sql(&api.admin, "SELECT 1 AS one");
+    api.sql(&api.admin, "DROP VIEW counties");
+    api.call("GET", "/v1/indicators?code=419001", Some(&auth), None);
+    api.call("GET", "/v1/indicators?code=419001", Some(&auth), None);
+    api.call("GET", "/v1/nowhere", Some(&auth), None);
+    let (s, h, body) = api.raw("GET", "/metrics", &[("authorization", &auth)], "");
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let value = |line: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(line)
+                    .map(|v| v.trim().parse::<f64>().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {line} in\n{text}"))
+    };
+    assert_eq!(
+        value(r#"plsw_http_requests_total{route="/health",method="GET",status="200"}"#),
+        3.0
+    );
+    assert_eq!(
+        value(r#"plsw_http_requests_total{route="/v1/sql",method="POST",status="200"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"plsw_http_requests_total{route="/v1/sql",method="POST",status="400"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"plsw_http_requests_total{route="/v1/indicators",method="GET",status="200"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"plsw_http_requests_total{route="unmatched",method="GET",status="404"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"plsw_http_request_duration_seconds_count{route="/v1/indicators"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"plsw_sql_query_duration_seconds_count{outcome="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"plsw_sql_query_duration_seconds_count{outcome="refused"}"#),
+        1.0
+    );
+    assert_eq!(value("plsw_cache_hits_total"), 1.0);
+    assert_eq!(
+        value(r#"plsw_loads_total{feed="hotline"}"#),
+        0.0,
+        "every feed, 0 before its first load"
+    );
+    let calls = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/indicators/calls.csv");
+    ok(
+        &api.wh_path,
+        &["ingest", "hotline", calls.to_str().unwrap()],
+    );
+    let (_, _, body) = api.raw("GET", "/metrics", &[("authorization", &auth)], "");
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains("plsw_loads_total{feed=\"hotline\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("plsw_rows_loaded_total{feed=\"hotline\",kind=\"accepted\"} 9\n"),
+        "{text}"
+    );
+    assert!(value(r#"plsw_table_version{table="tokens"}"#) >= 1.0);
+}
+
+#[test]
+fn openapi_documents_exactly_the_routes_served() {
+    let api = api();
+    let (s, j) = api.call(
+        "GET",
+        "/v1/openapi.json",
+        Some(&Api::bearer(&api.viewer)),
+        None,
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert!(j["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in j["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut served: Vec<(String, String)> = plsw_api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(documented, served);
+    // Every documented route answers (not 404/405) for an admin, and needs the bearer scheme but
+    // /health.
+    assert_eq!(
+        j["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(
+        j["paths"]["/health"]["get"]["security"],
+        serde_json::json!([{}])
+    );
+    let auth = Api::bearer(&api.admin);
+    for (m, p) in &served {
+        let body = if m == "post" {
+            r#"{"sql":"SELECT 1"}"#
+        } else {
+            ""
+        };
+        let (s, _, _) = api.raw(
+            &m.to_uppercase(),
+            p,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body,
+        );
+        assert!(s.is_success(), "{m} {p}: {s}");
+    }
+    assert!(j["paths"]["/v1/indicators"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "quarter"));
 }

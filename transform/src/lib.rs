@@ -7,11 +7,13 @@
 //! - [`udf`]: local-time quarters and null-safe ratios;
 //! - [`run`]: running the models, their data tests, and committing the outputs.
 
+pub mod docs;
 mod error;
 pub mod model;
 pub mod run;
 pub mod udf;
 
+pub use docs::{indicator_docs, IndicatorDoc};
 pub use error::{Error, Result};
 pub use run::{run, session, targets, Mode, Options, Report};
 

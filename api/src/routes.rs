@@ -1,0 +1,691 @@
+//! The route handlers, each documented for `/v1/openapi.json` (utoipa).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::session_state::SessionState;
+use plsw_schemas::tables;
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use crate::cache::Audience;
+use crate::error::ApiError;
+use crate::tokens::{Role, TokenRecord};
+use crate::{scope, AppState, Caller};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "plsw query API",
+        description = "The analytics warehouse of Henan's public legal service system, for the member units of the provincial joint conference. Every route but /health needs `Authorization: Bearer <token>`; errors are `{\"error\": code, \"message\": text}`."
+    ),
+    paths(health, metrics, openapi, list_tables, sql, indicators, catalog, freshness),
+    components(schemas(ErrorBody, SqlRequest)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The error shape of every route.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    /// A stable code: `unauthorized`, `forbidden`, `not_read_only`, `bad_sql`, `bad_parameter`,
+    /// `limit_exceeded`, `payload_too_large`, `not_acceptable`, `not_found`, `internal`.
+    error: String,
+    /// What went wrong, for people.
+    message: String,
+}
+
+/// A JSON body from cache, or computed and kept until the warehouse commits. Answers 304 to an
+/// `If-None-Match` with the body's ETag.
+async fn cached_json<F>(
+    state: &AppState,
+    caller: &TokenRecord,
+    key: String,
+    headers: &HeaderMap,
+    compute: F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+{
+    let generation = state.cache.generation(&state.wh).await?;
+    let who = Audience::of(caller);
+    let (body, hit) = match state.cache.response(generation, &who, &key) {
+        Some(body) => (body, true),
+        None => {
+            let body =
+                Bytes::from(serde_json::to_vec(&compute.await?).map_err(ApiError::internal)?);
+            state
+                .cache
+                .keep_response(generation, who, key, body.clone());
+            (body, false)
+        }
+    };
+    let etag = {
+        use sha2::Digest;
+        format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&body))[..32])
+    };
+    let cache_header = ("x-cache", if hit { "hit" } else { "miss" });
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG.as_str(), etag.as_str()), cache_header],
+        )
+            .into_response());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE.as_str(), "application/json"),
+            (header::ETAG.as_str(), etag.as_str()),
+            // Private: the body depends on the caller's token.
+            (header::CACHE_CONTROL.as_str(), "private, no-cache"),
+            cache_header,
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Liveness: open, no token.
+#[utoipa::path(get, path = "/health", security(()), responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    crate::health_body()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "The OpenAPI 3.1 description of every route"), (status = 401, body = ErrorBody)))]
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Docs of the views that are not tables of the contract.
+fn view_doc(name: &str) -> Option<String> {
+    if let Some(base) = name.strip_suffix(plsw_store::CURRENT_SUFFIX) {
+        return Some(format!(
+            "The current state of `{base}`: each key once, at its latest committed row."
+        ));
+    }
+    if let Some(scope) = name.strip_prefix("indicators_") {
+        return Some(format!(
+            "`indicators` at {scope} scope, wide: one row per quarter and {scope} (with its name), one column per indicator (`.` written `_`)."
+        ));
+    }
+    (name == "divisions").then(|| {
+        "Every place of the divisions in one view: code, name, level (province, city, county, township, village), parent_code and kind.".to_string()
+    })
+}
+
+/// The tables and views the caller's SQL can read, with columns, types and docs.
+#[utoipa::path(get, path = "/v1/tables", responses(
+    (status = 200, description = "`{\"tables\": [{name, doc, columns: [{name, type, nullable, doc}]}]}`: exactly what the caller's SQL can read"),
+    (status = 401, body = ErrorBody)))]
+pub(crate) async fn list_tables(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    cached_json(&state, &caller, uri.to_string(), &headers, async {
+        let ctx = caller_session(&state, &caller).await?;
+        let schema = ctx
+            .catalog("datafusion")
+            .and_then(|c| c.schema("public"))
+            .ok_or_else(|| ApiError::internal("no public schema"))?;
+        let mut names = schema.table_names();
+        names.sort();
+        let mut list = Vec::new();
+        for name in names {
+            let Some(provider) = schema.table(&name).await.map_err(ApiError::internal)? else {
+                continue;
+            };
+            let base = name
+                .strip_suffix(plsw_store::CURRENT_SUFFIX)
+                .unwrap_or(&name);
+            let def = tables::ALL
+                .iter()
+                .chain(tables::DIVISION_TABLES)
+                .find(|t| t.name == base);
+            let doc = match def {
+                Some(t) if t.name == name => Some(t.doc.to_string()),
+                _ => view_doc(&name),
+            };
+            let cols: Vec<serde_json::Value> = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| {
+                    let doc = def
+                        .and_then(|t| t.schema().field_with_name(f.name()).ok().cloned())
+                        .and_then(|f| f.metadata().get("doc").cloned());
+                    serde_json::json!({
+                        "name": f.name(),
+                        "type": f.data_type().to_string(),
+                        "nullable": f.is_nullable(),
+                        "doc": doc,
+                    })
+                })
+                .collect();
+            list.push(serde_json::json!({ "name": name, "doc": doc, "columns": cols }));
+        }
+        Ok(serde_json::json!({ "tables": list }))
+    })
+    .await
+}
+
+/// Prometheus metrics (text format 0.0.4): requests and latencies by route, `/v1/sql`
+/// durations, rows loaded per feed, table versions, cache counters. Admins and province-scoped
+/// analysts, as it shows the loads.
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text exposition", content_type = "text/plain; version=0.0.4"),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    use std::fmt::Write;
+    if !scope::sees_bookkeeping(&caller) {
+        return Err(ApiError::forbidden(
+            "metrics show the loads: admins and province-scoped analysts only",
+        ));
+    }
+    state.cache.generation(&state.wh).await?;
+    let mut out = state.metrics.render();
+    let loads = state.wh.loads().await.map_err(ApiError::internal)?;
+    // Every feed is present, at 0 until its first load.
+    let mut per_feed: std::collections::BTreeMap<&str, (u64, i64, i64, i64)> =
+        plsw_schemas::codes::FEEDS
+            .codes
+            .iter()
+            .map(|(f, _)| (*f, Default::default()))
+            .collect();
+    for l in loads.iter().filter(|l| l.status == "committed") {
+        let e = per_feed.entry(l.feed.as_str()).or_default();
+        e.0 += 1;
+        e.1 += l.rows_accepted;
+        e.2 += l.rows_quarantined;
+        e.3 += l.rows_read;
+    }
+    out.push_str(
+        "# HELP plsw_loads_total Committed loads per feed.\n# TYPE plsw_loads_total counter\n",
+    );
+    for (feed, (n, ..)) in &per_feed {
+        let _ = writeln!(out, "plsw_loads_total{{feed=\"{feed}\"}} {n}");
+    }
+    out.push_str("# HELP plsw_rows_loaded_total Rows of committed loads per feed: read, accepted, quarantined.\n# TYPE plsw_rows_loaded_total counter\n");
+    for (feed, (_, accepted, quarantined, read)) in &per_feed {
+        for (kind, n) in [
+            ("read", read),
+            ("accepted", accepted),
+            ("quarantined", quarantined),
+        ] {
+            let _ = writeln!(
+                out,
+                "plsw_rows_loaded_total{{feed=\"{feed}\",kind=\"{kind}\"}} {n}"
+            );
+        }
+    }
+    out.push_str("# HELP plsw_table_version Delta version of each table, as the API last read it.\n# TYPE plsw_table_version gauge\n");
+    for (table, v) in state.cache.versions() {
+        let _ = writeln!(out, "plsw_table_version{{table=\"{table}\"}} {v}");
+    }
+    let stats = state.cache.stats();
+    let _ = write!(
+        out,
+        "# HELP plsw_cache_hits_total Responses served from the cache.\n# TYPE plsw_cache_hits_total counter\nplsw_cache_hits_total {}\n\
+         # HELP plsw_cache_misses_total Responses computed.\n# TYPE plsw_cache_misses_total counter\nplsw_cache_misses_total {}\n\
+         # HELP plsw_warehouse_generation Times the API saw the warehouse commit since it started (plus one).\n# TYPE plsw_warehouse_generation gauge\nplsw_warehouse_generation {}\n",
+        stats.hits, stats.misses, stats.generation
+    );
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// The body of `POST /v1/sql`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct SqlRequest {
+    /// One SELECT, WITH or EXPLAIN statement.
+    sql: String,
+}
+
+/// Result formats of `/v1/sql`, chosen by `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Json,
+    Csv,
+    Arrow,
+    Parquet,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+const PARQUET: &str = "application/vnd.apache.parquet";
+
+impl Output {
+    /// The first media type of `Accept` that we serve; JSON when none is given.
+    fn from_accept(headers: &axum::http::HeaderMap) -> Result<Output, ApiError> {
+        let Some(accept) = headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(Output::Json);
+        };
+        for part in accept.split(',') {
+            let media = part.split(';').next().unwrap_or_default().trim();
+            match media {
+                "application/json" | "*/*" | "application/*" => return Ok(Output::Json),
+                "text/csv" => return Ok(Output::Csv),
+                ARROW_STREAM => return Ok(Output::Arrow),
+                PARQUET | "application/x-parquet" => return Ok(Output::Parquet),
+                _ => {}
+            }
+        }
+        Err(ApiError::new(
+            axum::http::StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            format!(
+                "Accept: {accept}: use application/json, text/csv, {ARROW_STREAM} or {PARQUET}"
+            ),
+        ))
+    }
+}
+
+/// The batches in a binary format.
+fn encode(
+    output: Output,
+    batches: &[RecordBatch],
+    schema: datafusion::arrow::datatypes::SchemaRef,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    match output {
+        Output::Arrow => {
+            let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)
+                .map_err(ApiError::internal)?;
+            for b in batches {
+                w.write(b).map_err(ApiError::internal)?;
+            }
+            w.finish().map_err(ApiError::internal)?;
+        }
+        Output::Parquet => {
+            let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(&mut out, schema, None)
+                .map_err(ApiError::internal)?;
+            for b in batches {
+                w.write(b).map_err(ApiError::internal)?;
+            }
+            w.close().map_err(ApiError::internal)?;
+        }
+        Output::Json | Output::Csv => unreachable!("text formats are rendered"),
+    }
+    Ok(out)
+}
+
+/// Runs one read-only statement over the caller's rows. The result comes as JSON (`{rows,
+/// row_count, truncated}`), CSV, an Arrow IPC stream or Parquet, by `Accept`; the binary and
+/// CSV forms carry `X-Truncated`.
+#[utoipa::path(post, path = "/v1/sql", request_body = SqlRequest, responses(
+    (status = 200, description = "The rows: `{\"rows\": [...], \"row_count\": n, \"truncated\": bool}`, or CSV / Arrow IPC stream / Parquet by Accept"),
+    (status = 400, body = ErrorBody, description = "`not_read_only`, `bad_sql`, `query_failed`, `bad_request`"),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "viewers may not run SQL"),
+    (status = 406, body = ErrorBody), (status = 413, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "`limit_exceeded`: time or memory")))]
+pub(crate) async fn sql(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    headers: HeaderMap,
+    body: Result<Json<SqlRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let output = Output::from_accept(&headers)?;
+    if caller.role == Role::Viewer {
+        return Err(ApiError::forbidden("viewers may not run SQL"));
+    }
+    let Json(req) = body.map_err(|e| {
+        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(e.status(), code, e.body_text())
+    })?;
+    let ctx = caller_session(&state, &caller).await?;
+    let t0 = Instant::now();
+    let run = plsw_query::run_limited(&ctx, &req.sql, state.limits.rows);
+    let limit = |m: String| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "limit_exceeded",
+            m,
+        )
+    };
+    let result = tokio::time::timeout(state.limits.query_time, run).await;
+    let outcome = match &result {
+        Err(_) | Ok(Err(plsw_query::Error::Limit(_))) => "limit",
+        Ok(Err(plsw_query::Error::NotReadOnly(_) | plsw_query::Error::Plan(_))) => "refused",
+        Ok(Err(_)) => "failed",
+        Ok(Ok((_, true))) => "truncated",
+        Ok(Ok((_, false))) => "ok",
+    };
+    state.metrics.query(outcome, t0.elapsed());
+    let (batches, truncated) = match result {
+        Err(_) => {
+            return Err(limit(format!(
+                "the query ran longer than {:?}",
+                state.limits.query_time
+            )))
+        }
+        Ok(Err(plsw_query::Error::Limit(m))) => {
+            return Err(limit(format!("the query needed too much memory: {m}")))
+        }
+        Ok(Err(plsw_query::Error::NotReadOnly(m))) => {
+            return Err(ApiError::bad_request("not_read_only", m))
+        }
+        Ok(Err(plsw_query::Error::Plan(m))) => return Err(ApiError::bad_request("bad_sql", m)),
+        Ok(Err(plsw_query::Error::Execution(m))) => {
+            return Err(ApiError::bad_request("query_failed", m))
+        }
+        Ok(Err(e)) => return Err(ApiError::internal(e)),
+        Ok(Ok(b)) => b,
+    };
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let truncated_header = ("x-truncated", if truncated { "true" } else { "false" });
+    match output {
+        Output::Json => {}
+        Output::Csv => {
+            let text = plsw_query::render(&batches, plsw_query::Format::Csv)
+                .map_err(ApiError::internal)?;
+            return Ok((
+                [
+                    ("content-type", "text/csv; charset=utf-8"),
+                    truncated_header,
+                ],
+                text,
+            )
+                .into_response());
+        }
+        Output::Arrow | Output::Parquet => {
+            let schema = match batches.first() {
+                Some(b) => b.schema(),
+                None => Arc::new(datafusion::arrow::datatypes::Schema::empty()),
+            };
+            let bytes = encode(output, &batches, schema)?;
+            let media = if output == Output::Arrow {
+                ARROW_STREAM
+            } else {
+                PARQUET
+            };
+            return Ok(([("content-type", media), truncated_header], bytes).into_response());
+        }
+    }
+    let text =
+        plsw_query::render(&batches, plsw_query::Format::Json).map_err(ApiError::internal)?;
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::json!([]));
+    Ok(Json(serde_json::json!({
+        "rows": json,
+        "row_count": rows,
+        "truncated": truncated,
+    }))
+    .into_response())
+}
+
+/// A session for `caller`: its row scope (the audience's catalog, cached until the warehouse
+/// commits) and a memory pool of its own.
+async fn caller_session(
+    state: &AppState,
+    caller: &TokenRecord,
+) -> Result<datafusion::prelude::SessionContext, ApiError> {
+    let (catalog, _) = audience_catalog(state, caller).await?;
+    plsw_query::with_memory_limit(&catalog, state.limits.memory_bytes).map_err(ApiError::internal)
+}
+
+/// The caller's audience's catalog and the places of its scope (`None`: the province).
+async fn audience_catalog(
+    state: &AppState,
+    caller: &TokenRecord,
+) -> Result<(SessionState, Option<scope::Places>), ApiError> {
+    let generation = state.cache.generation(&state.wh).await?;
+    let who = Audience::of(caller);
+    let (catalog, places) = match state.cache.session(generation, &who) {
+        Some(s) => s,
+        None => {
+            // The places of the scope, from the divisions the session reads (worked out once).
+            let places = std::sync::OnceLock::new();
+            let access = |name: &str, d: &plsw_store::Divisions| {
+                scope::access(
+                    caller,
+                    places.get_or_init(|| scope::places(caller, d)).as_ref(),
+                    name,
+                )
+            };
+            let built = plsw_query::session_state(&state.wh, &access)
+                .await
+                .map_err(ApiError::internal)?;
+            let places = places.into_inner().flatten();
+            state
+                .cache
+                .keep_session(generation, who, (built.clone(), places.clone()));
+            (built, places)
+        }
+    };
+    Ok((catalog, places))
+}
+
+/// Rows of a DataFrame as JSON objects.
+async fn json_rows(df: datafusion::dataframe::DataFrame) -> Result<serde_json::Value, ApiError> {
+    let batches = df.collect().await.map_err(ApiError::internal)?;
+    let text =
+        plsw_query::render(&batches, plsw_query::Format::Json).map_err(ApiError::internal)?;
+    serde_json::from_str(&text).map_err(ApiError::internal)
+}
+
+/// Filters of `GET /v1/indicators`; all optional.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct IndicatorQuery {
+    /// An indicator id, such as `hotline.answer_rate`.
+    indicator: Option<String>,
+    /// `county`, `city` or `province`.
+    scope: Option<String>,
+    /// A 6-digit code of a county, city or the province (`410000`).
+    code: Option<String>,
+    /// One quarter, such as `2025Q3`.
+    quarter: Option<String>,
+    /// The first quarter of a time series (inclusive).
+    from: Option<String>,
+    /// The last quarter of a time series (inclusive).
+    to: Option<String>,
+}
+
+fn is_quarter(q: &str) -> bool {
+    let b = q.as_bytes();
+    b.len() == 6
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'Q'
+        && (b'1'..=b'4').contains(&b[5])
+}
+
+/// The caller's rows of `indicators`, filtered, ordered by indicator, scope, code and quarter
+/// (a time series per place): value, numerator, denominator, target, meets_target.
+#[utoipa::path(get, path = "/v1/indicators", params(IndicatorQuery), responses(
+    (status = 200, description = "`{\"rows\": [{quarter, scope, code, indicator, value, numerator, denominator, target, meets_target}]}`; cached until the warehouse commits, with an ETag"),
+    (status = 304, description = "Not modified (If-None-Match)"),
+    (status = 400, body = ErrorBody, description = "`bad_parameter`"),
+    (status = 401, body = ErrorBody)))]
+pub(crate) async fn indicators(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    Query(q): Query<IndicatorQuery>,
+) -> Result<Response, ApiError> {
+    use datafusion::prelude::{col, lit};
+    let bad = |m: &str| ApiError::bad_request("bad_parameter", m.to_string());
+    if let Some(i) = &q.indicator {
+        if i.is_empty()
+            || !i
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+        {
+            return Err(bad("indicator: an id such as hotline.answer_rate"));
+        }
+    }
+    if let Some(s) = &q.scope {
+        if !matches!(s.as_str(), "county" | "city" | "province") {
+            return Err(bad("scope: county, city or province"));
+        }
+    }
+    if let Some(c) = &q.code {
+        if c.len() != 6 || !c.chars().all(|ch| ch.is_ascii_digit()) {
+            return Err(bad("code: a 6-digit county, city or province code"));
+        }
+    }
+    for (name, v) in [("quarter", &q.quarter), ("from", &q.from), ("to", &q.to)] {
+        if v.as_deref().is_some_and(|v| !is_quarter(v)) {
+            return Err(bad(&format!("{name}: a quarter such as 2025Q3")));
+        }
+    }
+    let (_, places) = audience_catalog(&state, &caller).await?;
+    if let Some(p) = &places {
+        // Asking for a place outside the scope is refused rather than answered empty.
+        if q.scope.as_deref() == Some("province") {
+            return Err(ApiError::forbidden(
+                "province rows are for province-scoped tokens only",
+            ));
+        }
+        if let Some(c) = &q.code {
+            if !p.cities.contains(c) && !p.counties.contains(c) {
+                return Err(ApiError::forbidden(format!(
+                    "{c} is outside the token's scope"
+                )));
+            }
+        }
+    }
+    cached_json(&state, &caller, uri.to_string(), &headers, async {
+        let ctx = caller_session(&state, &caller).await?;
+        let mut df = ctx.table("indicators").await.map_err(ApiError::internal)?;
+        let filters = [
+            q.indicator
+                .as_ref()
+                .map(|v| col("indicator").eq(lit(v.clone()))),
+            q.scope.as_ref().map(|v| col("scope").eq(lit(v.clone()))),
+            q.code.as_ref().map(|v| col("code").eq(lit(v.clone()))),
+            q.quarter
+                .as_ref()
+                .map(|v| col("quarter").eq(lit(v.clone()))),
+            q.from
+                .as_ref()
+                .map(|v| col("quarter").gt_eq(lit(v.clone()))),
+            q.to.as_ref().map(|v| col("quarter").lt_eq(lit(v.clone()))),
+        ];
+        for f in filters.into_iter().flatten() {
+            df = df.filter(f).map_err(ApiError::internal)?;
+        }
+        let df = df
+            .sort(vec![
+                col("indicator").sort(true, true),
+                col("scope").sort(true, true),
+                col("code").sort(true, true),
+                col("quarter").sort(true, true),
+            ])
+            .map_err(ApiError::internal)?
+            .limit(0, Some(state.limits.rows))
+            .map_err(ApiError::internal)?;
+        Ok(serde_json::json!({ "rows": json_rows(df).await? }))
+    })
+    .await
+}
+
+/// Every indicator: id, names (Chinese and English), unit, display format, definition, the
+/// scopes where it exists, the model that computes it, and its target.
+#[utoipa::path(get, path = "/v1/indicators/catalog", responses(
+    (status = 200, description = "`{\"indicators\": [{id, name_zh, short_zh, name_en, unit, format, definition_zh, definition_en, family, scopes, model, target}]}`"),
+    (status = 401, body = ErrorBody)))]
+pub(crate) async fn catalog(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    cached_json(&state, &caller, uri.to_string(), &headers, async {
+        let targets = plsw_transform::targets().map_err(ApiError::internal)?;
+        let docs = plsw_transform::indicator_docs().map_err(ApiError::internal)?;
+        let models = plsw_transform::model::load().map_err(ApiError::internal)?;
+        let mut out = Vec::new();
+        for d in docs {
+            let id = &d.indicator;
+            let model = models.iter().find(|m| m.meta.indicators.contains(id));
+            let target = targets
+                .iter()
+                .filter(|t| &t.0 == id)
+                .map(|t| serde_json::json!({ "comparison": t.1, "value": t.2, "from_year": t.3 }))
+                .collect::<Vec<_>>();
+            out.push(serde_json::json!({
+                "id": id,
+                "name_zh": d.name_zh,
+                "short_zh": d.short_zh,
+                "name_en": d.name_en,
+                "unit": d.unit,
+                "format": d.format,
+                "definition_zh": d.definition_zh,
+                "definition_en": d.definition_en,
+                "family": id.split('.').next().unwrap_or_default(),
+                "scopes": plsw_transform::scopes_of(id),
+                "model": model.map(|m| m.path),
+                "targets": target,
+            }));
+        }
+        Ok(serde_json::json!({ "indicators": out }))
+    })
+    .await
+}
+
+/// Per feed: committed loads, the last load, rows accepted and quarantined, and the pull's
+/// watermark. Admins and province-scoped analysts only (it shows the loads).
+#[utoipa::path(get, path = "/v1/freshness", responses(
+    (status = 200, description = "`{\"feeds\": [{feed, loads, last_load_seq, last_loaded_at, rows_accepted, rows_quarantined, watermark}]}`"),
+    (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub(crate) async fn freshness(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !scope::sees_bookkeeping(&caller) {
+        return Err(ApiError::forbidden(
+            "freshness shows the loads: admins and province-scoped analysts only",
+        ));
+    }
+    cached_json(&state, &caller, uri.to_string(), &headers, async {
+        let ctx = caller_session(&state, &caller).await?;
+        let df = ctx
+            .sql(
+                "SELECT feed, count(*) AS loads, max(load_seq) AS last_load_seq,
+                        CAST(max(loaded_at) AS VARCHAR) AS last_loaded_at,
+                        sum(rows_accepted) AS rows_accepted, sum(rows_quarantined) AS rows_quarantined,
+                        CAST(max(watermark) AS VARCHAR) AS watermark
+                 FROM loads WHERE status = 'committed' GROUP BY feed ORDER BY feed",
+            )
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(serde_json::json!({ "feeds": json_rows(df).await? }))
+    })
+    .await
+}
