@@ -49,7 +49,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 struct ErrorBody {
-    /// A stable code: `unauthorized`, `forbidden`, `not_read_only`, `bad_sql`, `bad_parameter`,
+    /// A stable code: `unauthorized`, `forbidden`, `not_read_only`, `forbidden_function`, `bad_sql`, `bad_parameter`,
     /// `limit_exceeded`, `payload_too_large`, `not_acceptable`, `not_found`, `internal`.
     error: String,
     /// What went wrong, for people.
@@ -345,7 +345,7 @@ fn encode(
 /// CSV forms carry `X-Truncated`.
 #[utoipa::path(post, path = "/v1/sql", request_body = SqlRequest, responses(
     (status = 200, description = "The rows: `{\"rows\": [...], \"row_count\": n, \"truncated\": bool}`, or CSV / Arrow IPC stream / Parquet by Accept"),
-    (status = 400, body = ErrorBody, description = "`not_read_only`, `bad_sql`, `query_failed`, `bad_request`"),
+    (status = 400, body = ErrorBody, description = "`not_read_only`, `forbidden_function`, `bad_sql`, `query_failed`, `bad_request`"),
     (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "viewers may not run SQL"),
     (status = 406, body = ErrorBody), (status = 413, body = ErrorBody),
     (status = 422, body = ErrorBody, description = "`limit_exceeded`: time or memory")))]
@@ -380,7 +380,11 @@ pub(crate) async fn sql(
     let result = tokio::time::timeout(state.limits.query_time, run).await;
     let outcome = match &result {
         Err(_) | Ok(Err(plsw_query::Error::Limit(_))) => "limit",
-        Ok(Err(plsw_query::Error::NotReadOnly(_) | plsw_query::Error::Plan(_))) => "refused",
+        Ok(Err(
+            plsw_query::Error::NotReadOnly(_)
+            | plsw_query::Error::Plan(_)
+            | plsw_query::Error::ForbiddenFunction(_),
+        )) => "refused",
         Ok(Err(_)) => "failed",
         Ok(Ok((_, true))) => "truncated",
         Ok(Ok((_, false))) => "ok",
@@ -398,6 +402,9 @@ pub(crate) async fn sql(
         }
         Ok(Err(plsw_query::Error::NotReadOnly(m))) => {
             return Err(ApiError::bad_request("not_read_only", m))
+        }
+        Ok(Err(e @ plsw_query::Error::ForbiddenFunction(_))) => {
+            return Err(ApiError::bad_request("forbidden_function", e.to_string()))
         }
         Ok(Err(plsw_query::Error::Plan(m))) => return Err(ApiError::bad_request("bad_sql", m)),
         Ok(Err(plsw_query::Error::Execution(m))) => {

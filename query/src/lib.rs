@@ -19,6 +19,11 @@ pub enum Error {
     #[error("not_read_only: only SELECT, WITH and EXPLAIN are allowed ({0})")]
     NotReadOnly(String),
 
+    /// A function that reads files or URLs (`read_csv`, `read_parquet`, …): none is registered,
+    /// and asking for one is refused by name.
+    #[error("forbidden_function: {0} reads files or URLs, which queries may not do")]
+    ForbiddenFunction(String),
+
     /// The query does not plan: unknown table or column, syntax (the caller's fault).
     #[error("{0}")]
     Plan(String),
@@ -40,14 +45,21 @@ pub enum Error {
 
 impl From<DataFusionError> for Error {
     fn from(e: DataFusionError) -> Self {
-        if let DataFusionError::ResourcesExhausted(m) = e.find_root() {
-            return Error::Limit(m.clone());
-        }
-        match e {
-            DataFusionError::Plan(m) | DataFusionError::SQL(_, Some(m)) => Error::Plan(m),
+        // Errors come wrapped (context, diagnostics); the root says whose fault it is.
+        match e.find_root() {
+            DataFusionError::ResourcesExhausted(m) => Error::Limit(m.clone()),
+            DataFusionError::Plan(m) | DataFusionError::SQL(_, Some(m)) => match file_function(m) {
+                Some(f) => Error::ForbiddenFunction(f),
+                None => Error::Plan(m.clone()),
+            },
             DataFusionError::SQL(p, None) => Error::Plan(p.to_string()),
             DataFusionError::SchemaError(s, _) => Error::Plan(s.to_string()),
-            other => Error::Execution(other.to_string()),
+            // `SET TIME ZONE` and other settings DataFusion does not implement.
+            DataFusionError::NotImplemented(m) if m.starts_with("SET") => {
+                Error::NotReadOnly(m.clone())
+            }
+            DataFusionError::NotImplemented(m) => Error::Plan(m.clone()),
+            _ => Error::Execution(e.to_string()),
         }
     }
 }
@@ -141,16 +153,49 @@ async fn plan(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::
     let df = ctx
         .sql_with_options(sql, options)
         .await
-        .map_err(|e| match e {
+        .map_err(|e| match e.find_root() {
             DataFusionError::Plan(m)
                 if m.contains("not supported")
                     && (m.contains("DDL") || m.contains("DML") || m.contains("Statement")) =>
             {
-                Error::NotReadOnly(m)
+                Error::NotReadOnly(m.clone())
             }
-            other => other.into(),
+            _ => e.into(),
         })?;
     Ok(df)
+}
+
+/// Functions that read files or URLs in some DataFusion front ends (datafusion-cli, DuckDB
+/// habits). The API's sessions register none of them; a plan error naming one is reported as
+/// `forbidden_function` so that the caller learns why rather than "not found".
+const FILE_FUNCTIONS: &[&str] = &[
+    "read_csv",
+    "read_csv_auto",
+    "read_parquet",
+    "read_json",
+    "read_json_auto",
+    "read_ndjson",
+    "read_avro",
+    "read_arrow",
+    "read_text",
+    "read_blob",
+    "parquet_metadata",
+    "parquet_schema",
+    "metadata_cache",
+    "statistics_cache",
+];
+
+/// The file-reading function a plan error is about, if any.
+fn file_function(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    FILE_FUNCTIONS
+        .iter()
+        .find(|f| {
+            lower.contains(&format!("'{f}'"))
+                || lower.contains(&format!("\"{f}\""))
+                || lower.contains(&format!("function {f}"))
+        })
+        .map(|f| f.to_string())
 }
 
 /// Output formats of `plsw sql`.
@@ -230,4 +275,27 @@ fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
         }
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_functions_are_refused_by_name_and_others_are_plan_errors() {
+        let ctx = SessionContext::new();
+        for sql in [
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "SELECT * FROM read_parquet('/tmp/x.parquet')",
+            "SELECT * FROM parquet_metadata('/tmp/x.parquet')",
+        ] {
+            let e = run(&ctx, sql).await.unwrap_err();
+            assert!(matches!(e, Error::ForbiddenFunction(_)), "{sql}: {e:?}");
+        }
+        let e = run(&ctx, "SELECT * FROM no_such_table").await.unwrap_err();
+        assert!(matches!(e, Error::Plan(_)), "{e:?}");
+        let e = run(&ctx, "DROP TABLE x").await.unwrap_err();
+        assert!(matches!(e, Error::NotReadOnly(_)), "{e:?}");
+        assert_eq!(run(&ctx, "SELECT 1").await.unwrap()[0].num_rows(), 1);
+    }
 }

@@ -653,6 +653,18 @@ fn hostile_sql_is_refused_with_4xx() {
         );
     }
     assert!(!std::path::Path::new("/tmp/plsw-hostile.csv").exists());
+    for (sql, code) in [
+        (
+            "SELECT * FROM read_csv('/etc/passwd')",
+            "forbidden_function",
+        ),
+        ("DROP VIEW counties", "not_read_only"),
+        ("SET TIME ZONE 'UTC'", "not_read_only"),
+        ("SELECT * FROM tokens", "bad_sql"),
+    ] {
+        let (_, j) = api.sql(&api.admin, sql);
+        assert_eq!(j["error"], code, "{sql}: {j}");
+    }
     let (_, j) = api.sql(&api.admin, "SELECT count(*) AS n FROM counties");
     assert_eq!(j["rows"][0]["n"], before, "nothing changed");
     // Rows beyond the limit are cut, and the answer says so.
@@ -1083,4 +1095,68 @@ fn openapi_documents_exactly_the_routes_served() {
         .unwrap()
         .iter()
         .any(|p| p["name"] == "quarter"));
+}
+
+#[test]
+fn serve_shuts_down_gracefully_finishing_the_requests_in_flight() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wh = tmp.path().join("wh");
+    ok(&wh, &["seeds", "load", divisions_dir().to_str().unwrap()]);
+    let token = ok(
+        &wh,
+        &["tokens", "create", "--unit", "sfj", "--role", "analyst"],
+    )
+    .trim()
+    .to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("PLSW_WAREHOUSE", &wh)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", port));
+    for _ in 0..100 {
+        if connect().is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A statement that takes a few seconds, sent before the signal.
+    let sql =
+        r#"{"sql":"SELECT count(*) AS n FROM generate_series(1, 60000000) t(x) WHERE x % 7 = 3"}"#;
+    let mut s = connect().expect("plsw serve listens");
+    write!(
+        s,
+        "POST /v1/sql HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{sql}",
+        sql.len()
+    )
+    .unwrap();
+    let in_flight = std::thread::spawn(move || {
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        (out, std::time::Instant::now())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let signalled = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(connect().is_err(), "no new connections once shutting down");
+    let (response, answered) = in_flight.join().unwrap();
+    assert!(
+        answered > signalled,
+        "the statement must still be running at the signal for this test to mean anything"
+    );
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""n":8571429"#), "{response}");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "plsw serve exits cleanly: {status:?}");
 }
