@@ -75,6 +75,11 @@ demo: demo-data ## Generate, ingest, pull the work orders, compute the indicator
 	  round(100.0 * count(answered_at) / count(*), 1) AS answered_pct \
 	  FROM hotline_calls_current h LEFT JOIN cities c ON c.code = h.seat_city_code \
 	  GROUP BY 1, 2 ORDER BY answered_pct"
+	@echo; echo "== the assessment of $(DEMO_YEAR)Q4: published once (seeds/targets.csv, seeds/assessment.toml), then read back as published =="
+	@$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format json >/dev/null 2>&1 || $(PLSW) assess --quarter $(DEMO_YEAR)Q4 --publish --format json >/dev/null
+	$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format xlsx --out $(DEMO_DIR)/assessment-$(DEMO_YEAR)Q4.xlsx
+	$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format html --out $(DEMO_DIR)/assessment-$(DEMO_YEAR)Q4.html
+	@$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published 2>/dev/null | head -23
 
 	@if [ "$(DEMO_SERVE)" = 1 ]; then \
 	  [ -s $(DEMO_DIR)/api-token ] || $(PLSW) tokens create --unit sfj --role analyst > $(DEMO_DIR)/api-token; \

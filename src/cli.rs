@@ -81,6 +81,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Score and rank every county and city for a quarter; publish it, or read a publication.
+    Assess(AssessArgs),
     /// Pull a feed from its upstream API, incrementally from the warehouse's watermark.
     Pull {
         #[command(subcommand)]
@@ -211,6 +213,42 @@ pub enum SeedsAction {
     Load { dir: PathBuf },
 }
 
+#[derive(Debug, clap::Args)]
+pub struct AssessArgs {
+    /// The quarter, e.g. 2025Q3
+    #[arg(long)]
+    quarter: String,
+    #[arg(long, value_enum, default_value_t = AssessFormat::Table)]
+    format: AssessFormat,
+    /// Write to this file instead of standard output (required for xlsx)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A folder with targets.csv and/or assessment.toml replacing the defaults of seeds/
+    #[arg(long)]
+    seeds: Option<PathBuf>,
+    /// Store the assessment as the quarter's next revision, with the versions it read
+    #[arg(long, conflicts_with = "published")]
+    publish: bool,
+    /// Show the quarter's published assessment (its latest revision, or --revision) as published
+    #[arg(long)]
+    published: bool,
+    /// With --published: which revision
+    #[arg(long, requires = "published")]
+    revision: Option<i64>,
+    /// With --published: recompute it at the versions and with the method it recorded, and
+    /// check that the result is byte-identical
+    #[arg(long, requires = "published")]
+    verify: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AssessFormat {
+    Table,
+    Json,
+    Xlsx,
+    Html,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OutputFormat {
     Table,
@@ -231,6 +269,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Ingest { feed } => {
             let wh = open(&location).await?;
             ingest(&wh, feed).await
+        }
+        Command::Assess(args) => {
+            let wh = open(&location).await?;
+            assess(&wh, args).await
         }
         Command::Pull {
             feed: PullFeed::WorkOrders(args),
@@ -618,6 +660,120 @@ pub fn exit_status(ok: anyhow::Result<bool>) -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// `plsw assess`.
+async fn assess(wh: &Warehouse, args: AssessArgs) -> anyhow::Result<bool> {
+    use plsw_assess::{publish, report, Method};
+    if args.format == AssessFormat::Xlsx && args.out.is_none() {
+        anyhow::bail!("--format xlsx needs --out FILE");
+    }
+    let (assessment, json) = if args.published {
+        if args.seeds.is_some() {
+            anyhow::bail!("--seeds does not apply to --published: a publication keeps its method");
+        }
+        let p = publish::published(wh, &args.quarter, args.revision).await?;
+        eprintln!(
+            "{} revision {} published {} by {} (sha256 {})",
+            p.quarter,
+            p.revision,
+            p.published_at_text(),
+            p.published_by,
+            &p.result_sha256[..16]
+        );
+        if args.verify {
+            let again = publish::recompute(wh, &p).await?;
+            if again != p.result_json {
+                eprintln!("NOT reproduced: recomputing at the recorded versions gives other bytes");
+                return Ok(false);
+            }
+            eprintln!("reproduced: recomputing at the recorded versions gives the same bytes");
+        }
+        (p.assessment()?, p.result_json)
+    } else {
+        let method = match &args.seeds {
+            Some(dir) => Method::from_dir(dir)?,
+            None => Method::builtin()?,
+        };
+        if args.publish {
+            let by = std::env::var("USER").unwrap_or_else(|_| "plsw".into());
+            let p = publish::publish(wh, &args.quarter, &method, &by).await?;
+            eprintln!(
+                "published {} revision {} (sha256 {})",
+                p.quarter,
+                p.revision,
+                &p.result_sha256[..16]
+            );
+            (p.assessment()?, p.result_json)
+        } else {
+            let a = plsw_assess::compute(wh, &args.quarter, &method).await?;
+            let json = a.to_json();
+            (a, json)
+        }
+    };
+    let bytes = match args.format {
+        AssessFormat::Json => json.into_bytes(),
+        AssessFormat::Xlsx => report::xlsx(&assessment)?,
+        AssessFormat::Html => report::html(&assessment).into_bytes(),
+        AssessFormat::Table => assessment_table(&assessment).into_bytes(),
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(&bytes)?;
+        }
+    }
+    Ok(true)
+}
+
+/// Cities, then counties: rank, place, score, changes, statuses.
+fn assessment_table(a: &plsw_assess::Assessment) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let signed = |v: Option<f64>, d: usize| match v {
+        None => "—".to_string(),
+        Some(v) if v > 0.0 => format!("+{v:.d$}"),
+        Some(v) => format!("{v:.d$}"),
+    };
+    for (title, entries) in [("省辖市", &a.cities), ("县（市、区）", &a.counties)] {
+        let _ = writeln!(
+            out,
+            "{} {} — {title} ({}; change against {})",
+            a.quarter,
+            plsw_assess::report::quarter_zh(&a.quarter),
+            entries.len(),
+            a.previous_quarter
+        );
+        let _ = writeln!(
+            out,
+            "{:>4} {:>5}  {:<8} {:<14} {:>7} {:>7} {:>5}  green/amber/red",
+            "rank", "city#", "code", "name", "score", "Δscore", "Δrank"
+        );
+        for e in entries.iter() {
+            let name: String = e.name.chars().take(7).collect();
+            let pad = 14usize.saturating_sub(name.chars().count() * 2);
+            let _ = writeln!(
+                out,
+                "{:>4} {:>5}  {:<8} {name}{} {:>7} {:>7} {:>5}  {}/{}/{}",
+                e.rank.map_or("—".into(), |r| r.to_string()),
+                e.rank_in_city.map_or(String::new(), |r| r.to_string()),
+                e.code,
+                " ".repeat(pad),
+                e.score.map_or("—".into(), |s| format!("{s:.2}")),
+                signed(e.score_change, 2),
+                signed(e.rank_change.map(|v| v as f64), 0),
+                e.green,
+                e.amber,
+                e.red
+            );
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

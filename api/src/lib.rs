@@ -127,6 +127,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/indicators"),
     ("get", "/v1/indicators/catalog"),
     ("get", "/v1/freshness"),
+    ("get", "/v1/assessments"),
+    ("get", "/v1/assessments/{quarter}"),
 ];
 
 /// The application: `/health` is open, every other route needs a valid bearer token.
@@ -141,6 +143,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/indicators", get(routes::indicators))
         .route("/v1/indicators/catalog", get(routes::catalog))
         .route("/v1/freshness", get(routes::freshness))
+        .route("/v1/assessments", get(routes::assessments))
+        .route("/v1/assessments/{quarter}", get(routes::assessment))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(routes::health))

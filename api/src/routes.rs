@@ -25,7 +25,7 @@ use crate::{scope, AppState, Caller};
         title = "plsw query API",
         description = "The analytics warehouse of Henan's public legal service system, for the member units of the provincial joint conference. Every route but /health needs `Authorization: Bearer <token>`; errors are `{\"error\": code, \"message\": text}`."
     ),
-    paths(health, metrics, openapi, list_tables, sql, indicators, catalog, freshness),
+    paths(health, metrics, openapi, list_tables, sql, indicators, catalog, freshness, assessments, assessment),
     components(schemas(ErrorBody, SqlRequest)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -695,4 +695,136 @@ pub(crate) async fn freshness(
         Ok(serde_json::json!({ "feeds": json_rows(df).await? }))
     })
     .await
+}
+
+/// Every published assessment: quarter, revision, when, the SHA-256 of its JSON.
+#[utoipa::path(get, path = "/v1/assessments", responses(
+    (status = 200, description = "`{\"assessments\": [{quarter, revision, published_at, published_by, result_sha256}]}`, by quarter and revision"),
+    (status = 401, body = ErrorBody)))]
+pub(crate) async fn assessments(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    cached_json(&state, &caller, uri.to_string(), &headers, async {
+        let all = plsw_assess::publish::all(&state.wh)
+            .await
+            .map_err(ApiError::internal)?;
+        let list: Vec<serde_json::Value> = all
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "quarter": p.quarter,
+                    "revision": p.revision,
+                    "published_at": p.published_at_text(),
+                    "published_by": p.published_by,
+                    "result_sha256": p.result_sha256,
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({ "assessments": list }))
+    })
+    .await
+}
+
+/// `?revision=` of `/v1/assessments/{quarter}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(crate) struct RevisionQuery {
+    /// A revision of the quarter's publication; the latest when left out.
+    revision: Option<i64>,
+}
+
+/// A published assessment: `{quarter}` is `2025Q3` (JSON, exactly as published for a
+/// province-scoped caller), `2025Q3.xlsx` (workbook) or `2025Q3.html` (printable A4). A scoped
+/// caller gets its own cities and counties only, with the province's ranks.
+#[utoipa::path(get, path = "/v1/assessments/{quarter}", params(
+    ("quarter" = String, Path, description = "2025Q3, 2025Q3.json, 2025Q3.xlsx or 2025Q3.html"),
+    RevisionQuery),
+    responses(
+    (status = 200, description = "The assessment; headers X-Revision, X-Published-At, X-Result-Sha256"),
+    (status = 400, body = ErrorBody, description = "`bad_parameter`"),
+    (status = 401, body = ErrorBody),
+    (status = 404, body = ErrorBody, description = "`not_published`")))]
+pub(crate) async fn assessment(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    axum::extract::Path(quarter): axum::extract::Path<String>,
+    Query(q): Query<RevisionQuery>,
+) -> Result<Response, ApiError> {
+    let (quarter, kind) = match quarter.rsplit_once('.') {
+        None => (quarter.as_str(), "json"),
+        Some((qr, ext @ ("json" | "xlsx" | "html"))) => (qr, ext),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                "quarter: 2025Q3, with .json, .xlsx or .html",
+            ))
+        }
+    };
+    if plsw_assess::parse_quarter(quarter).is_err() {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "quarter: a quarter such as 2025Q3",
+        ));
+    }
+    let p = match plsw_assess::publish::published(&state.wh, quarter, q.revision).await {
+        Ok(p) => p,
+        Err(plsw_assess::Error::NotPublished(m)) => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "not_published", m))
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    };
+    let (_, places) = audience_catalog(&state, &caller).await?;
+    let meta = [
+        ("x-revision", p.revision.to_string()),
+        ("x-published-at", p.published_at_text()),
+        ("x-result-sha256", p.result_sha256.clone()),
+    ];
+    let assessment = match &places {
+        // The province: the publication itself.
+        None if kind == "json" => {
+            return Ok((
+                [(
+                    header::CONTENT_TYPE.as_str(),
+                    "application/json".to_string(),
+                )],
+                meta,
+                p.result_json,
+            )
+                .into_response())
+        }
+        None => p.assessment().map_err(ApiError::internal)?,
+        Some(pl) => {
+            let cities: Vec<String> = pl.cities.iter().cloned().collect();
+            let counties: Vec<String> = pl.counties.iter().cloned().collect();
+            p.assessment()
+                .map_err(ApiError::internal)?
+                .restricted(&cities, &counties)
+        }
+    };
+    let (ctype, body): (&str, Vec<u8>) = match kind {
+        "xlsx" => (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            plsw_assess::report::xlsx(&assessment).map_err(ApiError::internal)?,
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            plsw_assess::report::html(&assessment).into_bytes(),
+        ),
+        _ => ("application/json", assessment.to_json().into_bytes()),
+    };
+    let disposition = format!(
+        "inline; filename=\"assessment-{quarter}-r{}.{kind}\"",
+        p.revision
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE.as_str(), ctype.to_string()),
+            (header::CONTENT_DISPOSITION.as_str(), disposition),
+        ],
+        meta,
+        body,
+    )
+        .into_response())
 }

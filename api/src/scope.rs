@@ -86,6 +86,9 @@ pub fn access(caller: &TokenRecord, places: Option<&Places>, name: &str) -> Acce
             "substr(division_code, 1, 6) IN ({counties}) OR division_code IN ({cities})"
         ),
         "funding" | "population" => format!("county_code IN ({counties})"),
+        // One row holds every place's result (JSON): scoped callers get theirs through
+        // `/v1/assessments`, filtered there.
+        "assessments" => return Access::Hidden,
         "indicators" => format!(
             "(scope = 'county' AND code IN ({counties})) OR (scope = 'city' AND code IN ({cities}))"
         ),

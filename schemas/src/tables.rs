@@ -929,6 +929,60 @@ pub const TOKENS: Table = Table {
     ],
 };
 
+pub const ASSESSMENTS: Table = Table {
+    name: "assessments",
+    doc: "Published quarterly assessments (plsw assess --publish): each revision's result exactly as published, with the table versions and the method it read",
+    kind: TableKind::Derived,
+    key: &["quarter", "revision"],
+    columns: &[
+        col("quarter", &[], Text, true, "The quarter assessed, e.g. 2025Q3"),
+        col(
+            "revision",
+            &[],
+            Int,
+            true,
+            "1 for the first publication of the quarter, then 2, 3…; every revision is kept",
+        ),
+        col("published_at", &[], Timestamp, true, "When it was published (UTC)"),
+        col(
+            "published_by",
+            &[],
+            Text,
+            true,
+            "Who published it (the operating-system user of the CLI)",
+        ),
+        col(
+            "table_versions",
+            &[],
+            Text,
+            true,
+            "JSON object: the Delta version of every table the computation read",
+        ),
+        col(
+            "targets_csv",
+            &[],
+            Text,
+            true,
+            "The targets file it used, verbatim",
+        ),
+        col(
+            "assessment_toml",
+            &[],
+            Text,
+            true,
+            "The weights and tolerance file it used, verbatim",
+        ),
+        col(
+            "result_json",
+            &[],
+            Text,
+            true,
+            "The assessment as published (JSON); served byte for byte",
+        ),
+        col("result_sha256", &[], Text, true, "SHA-256 of result_json, hex"),
+    ],
+};
+
 /// The tables `plsw transform` writes.
 pub const DERIVED_TABLES: &[&Table] = &[&INDICATORS];
 
@@ -950,6 +1004,7 @@ pub const ALL: &[&Table] = &[
     &INDICATORS,
     &TRANSFORMS,
     &TOKENS,
+    &ASSESSMENTS,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Table> {

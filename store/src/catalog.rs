@@ -60,6 +60,7 @@ pub async fn register_all_with(
     let mut views: Vec<(String, String)> = vec![
         ("loads".into(), "SELECT * FROM loads".into()),
         ("indicators".into(), "SELECT * FROM indicators".into()),
+        ("assessments".into(), "SELECT * FROM assessments".into()),
         ("transforms".into(), "SELECT * FROM transforms".into()),
         (
             "quarantine".into(),

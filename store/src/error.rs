@@ -26,6 +26,11 @@ pub enum Error {
         source: Box<deltalake::DeltaTableError>,
     },
 
+    /// A write to a warehouse pinned at past versions ([`crate::Warehouse::at`]), or a read of a
+    /// table at a version it never had.
+    #[error("{0}")]
+    Pinned(String),
+
     /// Query execution failed inside the warehouse itself.
     #[error(transparent)]
     DataFusion(Box<datafusion::error::DataFusionError>),

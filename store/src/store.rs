@@ -43,6 +43,8 @@ pub struct Warehouse {
     url: Url,
     storage_options: HashMap<String, String>,
     cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
+    /// Versions to read instead of the latest ([`Warehouse::at`]); such a warehouse is read-only.
+    pin: Option<Arc<HashMap<String, i64>>>,
 }
 
 impl Warehouse {
@@ -57,6 +59,7 @@ impl Warehouse {
             url,
             storage_options: HashMap::new(),
             cache: Arc::default(),
+            pin: None,
         };
         for t in tables::ALL {
             wh.table(t).await?;
@@ -78,8 +81,36 @@ impl Warehouse {
             })
     }
 
-    /// Loads a table at its latest version, creating it empty if it does not exist.
+    /// The same warehouse as it was at `versions` (from [`Warehouse::versions`]): every read
+    /// (sessions, [`Warehouse::raw_context`], the catalog) sees each table at its pinned version,
+    /// through Delta time travel. It cannot write. Tables not in `versions` read at their latest.
+    pub fn at(&self, versions: &[(&'static str, i64)]) -> Warehouse {
+        Warehouse {
+            url: self.url.clone(),
+            storage_options: self.storage_options.clone(),
+            cache: Arc::default(),
+            pin: Some(Arc::new(
+                versions.iter().map(|(t, v)| (t.to_string(), *v)).collect(),
+            )),
+        }
+    }
+
+    /// Refuses writes to a pinned warehouse.
+    fn writable(&self, table: &str) -> Result<()> {
+        match self.pin {
+            None => Ok(()),
+            Some(_) => Err(Error::Pinned(format!(
+                "table {table}: a warehouse pinned at past versions is read-only"
+            ))),
+        }
+    }
+
+    /// Loads a table at its latest version (or its pinned one), creating it empty if it does not
+    /// exist.
     pub async fn table(&self, def: &'static Table) -> Result<DeltaTable> {
+        if let Some(version) = self.pin.as_ref().and_then(|p| p.get(def.name).copied()) {
+            return self.pinned_table(def, version).await;
+        }
         let cached = self
             .cache
             .lock()
@@ -95,6 +126,35 @@ impl Warehouse {
             }
             None => self.open_table(def).await?,
         };
+        self.cache
+            .lock()
+            .expect("table cache")
+            .insert(def.name, table.clone());
+        Ok(table)
+    }
+
+    async fn pinned_table(&self, def: &'static Table, version: i64) -> Result<DeltaTable> {
+        if let Some(t) = self.cache.lock().expect("table cache").get(def.name) {
+            return Ok(t.clone());
+        }
+        if version < 0 {
+            return Err(Error::Pinned(format!(
+                "table {} did not exist at the pinned state",
+                def.name
+            )));
+        }
+        let url = self.table_url(def.name)?;
+        let url = deltalake::ensure_table_uri(url.as_str()).map_err(Error::delta(def.name))?;
+        let mut table = DeltaTableBuilder::from_url(url)
+            .map_err(Error::delta(def.name))?
+            .with_storage_options(self.storage_options.clone())
+            .build()
+            .map_err(Error::delta(def.name))?;
+        table
+            .load_version(version as u64)
+            .await
+            .map_err(Error::delta(def.name))?;
+        check_schema(def, &table)?;
         self.cache
             .lock()
             .expect("table cache")
@@ -150,6 +210,7 @@ impl Warehouse {
     /// A writer that appends to `def` as part of the load `load_id`, or `None` when a commit of
     /// that load is already in the table (an earlier run was killed after it).
     pub async fn writer(&self, def: &'static Table, load_id: &str) -> Result<Option<TableWriter>> {
+        self.writable(def.name)?;
         let table = self.table(def).await?;
         let done = table
             .snapshot()
@@ -186,6 +247,7 @@ impl Warehouse {
 
     /// Replaces the whole content of a (small) table in one commit: the divisions.
     pub async fn overwrite(&self, def: &'static Table, batches: Vec<RecordBatch>) -> Result<()> {
+        self.writable(def.name)?;
         let table = self.table(def).await?;
         table
             .write(batches)
@@ -203,6 +265,7 @@ impl Warehouse {
         predicate: &str,
         batches: Vec<RecordBatch>,
     ) -> Result<()> {
+        self.writable(def.name)?;
         let table = self.table(def).await?;
         table
             .write(batches)
@@ -226,6 +289,7 @@ impl Warehouse {
 
     /// Appends rows to a small table in one commit (bookkeeping such as `transforms`).
     pub async fn append(&self, def: &'static Table, batches: Vec<RecordBatch>) -> Result<()> {
+        self.writable(def.name)?;
         let table = self.table(def).await?;
         let mut w = self.table_writer(def, table, None)?;
         for b in batches {
@@ -283,6 +347,7 @@ impl Warehouse {
 
     /// Commits staged files of one table (of one or several loads) in one commit.
     pub async fn commit_staged(&self, staged: Vec<Staged>) -> Result<()> {
+        self.writable("(staged)")?;
         commit(&self.cache, staged).await
     }
 
@@ -293,6 +358,7 @@ impl Warehouse {
         book: &mut LoadBook,
         recs: Vec<LoadRecord>,
     ) -> Result<Vec<LoadRecord>> {
+        self.writable(tables::LOADS.name)?;
         if recs.is_empty() {
             return Ok(recs);
         }

@@ -1,6 +1,7 @@
 //! End-to-end tests: they run the `plsw` binary on generated data and read the warehouse back.
 
 mod api;
+mod assess;
 mod common;
 mod generate;
 mod indicators;
