@@ -9,7 +9,7 @@ DEMO_YEAR ?= 2025
 DEMO_SCALE ?= 1
 export PLSW_WAREHOUSE ?= $(DEMO_DIR)/warehouse
 
-.PHONY: help build demo demo-data demo-clean test check fmt clippy
+.PHONY: help build demo demo-data demo-clean test e2e check fmt clippy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,7 +79,7 @@ demo: demo-data ## Generate, ingest, pull the work orders, compute the indicator
 	@$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format json >/dev/null 2>&1 || $(PLSW) assess --quarter $(DEMO_YEAR)Q4 --publish --format json >/dev/null
 	$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format xlsx --out $(DEMO_DIR)/assessment-$(DEMO_YEAR)Q4.xlsx
 	$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published --format html --out $(DEMO_DIR)/assessment-$(DEMO_YEAR)Q4.html
-	@$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published 2>/dev/null | head -23
+	@$(PLSW) assess --quarter $(DEMO_YEAR)Q4 --published 2>/dev/null | head -20
 
 	@if [ "$(DEMO_SERVE)" = 1 ]; then \
 	  [ -s $(DEMO_DIR)/api-token ] || $(PLSW) tokens create --unit sfj --role analyst > $(DEMO_DIR)/api-token; \
@@ -98,6 +98,9 @@ test: ## Run every test (unit, SQL, end-to-end)
 	else \
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+e2e: ## The dashboard in Debian's Chromium (installs chromium and playwright-core; screenshots in e2e/screenshots)
+	scripts/e2e.sh
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

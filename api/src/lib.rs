@@ -7,6 +7,7 @@
 //! dropped when any table of the warehouse commits ([`cache`]).
 
 pub mod cache;
+mod dashboard;
 pub mod error;
 pub mod metrics;
 mod routes;
@@ -122,6 +123,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/v1/openapi.json"),
+    ("get", "/v1/me"),
     ("get", "/v1/tables"),
     ("post", "/v1/sql"),
     ("get", "/v1/indicators"),
@@ -129,6 +131,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/freshness"),
     ("get", "/v1/assessments"),
     ("get", "/v1/assessments/{quarter}"),
+    ("post", "/v1/export.xlsx"),
 ];
 
 /// The application: `/health` is open, every other route needs a valid bearer token.
@@ -138,6 +141,8 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/metrics", get(routes::metrics))
         .route("/v1/openapi.json", get(routes::openapi))
+        .route("/v1/me", get(routes::me))
+        .route("/v1/export.xlsx", post(routes::export_xlsx))
         .route("/v1/tables", get(routes::list_tables))
         .route("/v1/sql", post(routes::sql))
         .route("/v1/indicators", get(routes::indicators))
@@ -148,6 +153,10 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/health", get(routes::health))
+        // The dashboard's files: public, they hold no data (every figure comes from the API
+        // with the signed-in token).
+        .route("/", get(dashboard::index))
+        .route("/assets/{file}", get(dashboard::asset))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -25,8 +25,8 @@ use crate::{scope, AppState, Caller};
         title = "plsw query API",
         description = "The analytics warehouse of Henan's public legal service system, for the member units of the provincial joint conference. Every route but /health needs `Authorization: Bearer <token>`; errors are `{\"error\": code, \"message\": text}`."
     ),
-    paths(health, metrics, openapi, list_tables, sql, indicators, catalog, freshness, assessments, assessment),
-    components(schemas(ErrorBody, SqlRequest)),
+    paths(health, metrics, openapi, me, list_tables, sql, indicators, catalog, freshness, assessments, assessment, export_xlsx),
+    components(schemas(ErrorBody, SqlRequest, ExportRequest)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -728,11 +728,14 @@ pub(crate) async fn assessments(
     .await
 }
 
-/// `?revision=` of `/v1/assessments/{quarter}`.
+/// `?revision=` and `?live=` of `/v1/assessments/{quarter}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct RevisionQuery {
     /// A revision of the quarter's publication; the latest when left out.
     revision: Option<i64>,
+    /// `true`: computed now with the default method (not a publication; cached until the
+    /// warehouse commits).
+    live: Option<bool>,
 }
 
 /// A published assessment: `{quarter}` is `2025Q3` (JSON, exactly as published for a
@@ -742,7 +745,7 @@ pub(crate) struct RevisionQuery {
     ("quarter" = String, Path, description = "2025Q3, 2025Q3.json, 2025Q3.xlsx or 2025Q3.html"),
     RevisionQuery),
     responses(
-    (status = 200, description = "The assessment; headers X-Revision, X-Published-At, X-Result-Sha256"),
+    (status = 200, description = "The assessment; headers X-Revision, X-Published-At, X-Result-Sha256 (a publication) or X-Live: true"),
     (status = 400, body = ErrorBody, description = "`bad_parameter`"),
     (status = 401, body = ErrorBody),
     (status = 404, body = ErrorBody, description = "`not_published`")))]
@@ -767,6 +770,9 @@ pub(crate) async fn assessment(
             "bad_parameter",
             "quarter: a quarter such as 2025Q3",
         ));
+    }
+    if q.live == Some(true) {
+        return live_assessment(&state, &caller, quarter, kind).await;
     }
     let p = match plsw_assess::publish::published(&state.wh, quarter, q.revision).await {
         Ok(p) => p,
@@ -825,6 +831,225 @@ pub(crate) async fn assessment(
         ],
         meta,
         body,
+    )
+        .into_response())
+}
+
+/// An assessment computed now (`?live=true`), for the caller's places.
+async fn live_assessment(
+    state: &AppState,
+    caller: &TokenRecord,
+    quarter: &str,
+    kind: &str,
+) -> Result<Response, ApiError> {
+    let (_, places) = audience_catalog(state, caller).await?;
+    let compute = async {
+        let method = plsw_assess::Method::builtin().map_err(ApiError::internal)?;
+        let a = plsw_assess::compute(&state.wh, quarter, &method)
+            .await
+            .map_err(|e| match e {
+                plsw_assess::Error::NoIndicators { .. } => {
+                    ApiError::new(StatusCode::NOT_FOUND, "no_indicators", e.to_string())
+                }
+                other => ApiError::internal(other),
+            })?;
+        Ok::<_, ApiError>(match &places {
+            None => a,
+            Some(pl) => a.restricted(
+                &pl.cities.iter().cloned().collect::<Vec<_>>(),
+                &pl.counties.iter().cloned().collect::<Vec<_>>(),
+            ),
+        })
+    };
+    let live = ("x-live", "true");
+    match kind {
+        "json" => {
+            let key = format!("/v1/assessments/{quarter}?live=true");
+            let mut resp = cached_json(state, caller, key, &HeaderMap::new(), async {
+                serde_json::to_value(compute.await?).map_err(ApiError::internal)
+            })
+            .await?;
+            resp.headers_mut()
+                .insert("x-live", axum::http::HeaderValue::from_static("true"));
+            Ok(resp)
+        }
+        "xlsx" => Ok((
+            [
+                (
+                    header::CONTENT_TYPE.as_str(),
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                live,
+            ],
+            plsw_assess::report::xlsx(&compute.await?).map_err(ApiError::internal)?,
+        )
+            .into_response()),
+        _ => Ok((
+            [
+                (header::CONTENT_TYPE.as_str(), "text/html; charset=utf-8"),
+                live,
+            ],
+            plsw_assess::report::html(&compute.await?),
+        )
+            .into_response()),
+    }
+}
+
+/// Who the caller is and what the dashboard needs to start: the unit, role and scope, the
+/// places in scope with their names, the quarters that have indicators, and the quarters with a
+/// published assessment.
+#[utoipa::path(get, path = "/v1/me", responses(
+    (status = 200, description = "`{unit_id, unit_name, role, scope, home: {scope, code, name}, places: {cities: [{code, name}], counties: [{code, name, city_code}]}, quarters, published}`"),
+    (status = 401, body = ErrorBody)))]
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Same audience, other unit or role: the unit and role are part of the key.
+    let key = format!("/v1/me#{}#{}", caller.unit_id, caller.role.as_str());
+    cached_json(&state, &caller, key, &headers, async {
+        let (catalog, places) = audience_catalog(&state, &caller).await?;
+        let ctx = datafusion::prelude::SessionContext::new_with_state(catalog);
+        let rows = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let df = ctx.sql(sql).await.map_err(ApiError::internal)?;
+                json_rows(df).await
+            }
+        };
+        let cities = rows("SELECT code, name FROM cities ORDER BY code").await?;
+        let counties =
+            rows("SELECT code, name, city_code, kind FROM counties ORDER BY code").await?;
+        let quarters = rows("SELECT DISTINCT quarter FROM indicators ORDER BY quarter").await?;
+        let in_scope = |code: &serde_json::Value, set: Option<&std::collections::BTreeSet<String>>| {
+            set.is_none_or(|s| code.as_str().is_some_and(|c| s.contains(c)))
+        };
+        let cities: Vec<&serde_json::Value> = cities
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| in_scope(&c["code"], places.as_ref().map(|p| &p.cities)))
+            .collect();
+        let counties: Vec<&serde_json::Value> = counties
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| in_scope(&c["code"], places.as_ref().map(|p| &p.counties)))
+            .collect();
+        let home = match (&places, cities.first(), counties.first()) {
+            (None, _, _) => serde_json::json!({ "scope": "province", "code": plsw_store::PROVINCE_CODE, "name": "河南省" }),
+            (Some(_), Some(c), _) => serde_json::json!({ "scope": "city", "code": c["code"], "name": c["name"] }),
+            (Some(_), None, Some(c)) => serde_json::json!({ "scope": "county", "code": c["code"], "name": c["name"] }),
+            (Some(_), None, None) => serde_json::Value::Null,
+        };
+        let published: std::collections::BTreeSet<String> = plsw_assess::publish::all(&state.wh)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(|p| p.quarter)
+            .collect();
+        let unit_name = crate::tokens::member_units()
+            .into_iter()
+            .find(|u| u.0 == caller.unit_id)
+            .map(|u| u.1);
+        Ok(serde_json::json!({
+            "unit_id": caller.unit_id,
+            "unit_name": unit_name,
+            "role": caller.role.as_str(),
+            "scope": match &caller.scope {
+                crate::tokens::Scope::Province => serde_json::json!("province"),
+                crate::tokens::Scope::Codes(c) => serde_json::json!(c),
+            },
+            "home": home,
+            "places": { "cities": cities, "counties": counties },
+            "quarters": quarters
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|q| q["quarter"].clone())
+                .collect::<Vec<_>>(),
+            "published": published,
+        }))
+    })
+    .await
+}
+
+/// A table to turn into a workbook.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ExportRequest {
+    /// The sheet's title (at most 31 characters are kept).
+    title: String,
+    columns: Vec<String>,
+    /// Cells: text, numbers or null.
+    rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// A workbook of the table the caller sends (what a dashboard shows): one sheet, a frozen
+/// header row, numbers as numbers. It reads nothing from the warehouse.
+#[utoipa::path(post, path = "/v1/export.xlsx", request_body = ExportRequest, responses(
+    (status = 200, description = "The workbook", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub(crate) async fn export_xlsx(
+    body: Result<Json<ExportRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let Json(req) = body.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+    if req.columns.is_empty() || req.columns.len() > 500 || req.rows.len() > 100_000 {
+        return Err(ApiError::bad_request(
+            "bad_request",
+            "1 to 500 columns and at most 100,000 rows",
+        ));
+    }
+    let err = |e: rust_xlsxwriter::XlsxError| ApiError::internal(e);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let title: String = req
+        .title
+        .chars()
+        .filter(|c| !"[]:*?/\\".contains(*c))
+        .take(31)
+        .collect();
+    if !title.trim().is_empty() {
+        ws.set_name(title.trim()).map_err(err)?;
+    }
+    let bold = Format::new().set_bold();
+    for (c, h) in req.columns.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, h, &bold)
+            .map_err(err)?;
+    }
+    for (r, row) in req.rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate().take(req.columns.len()) {
+            let (r, c) = (r as u32 + 1, c as u16);
+            match v {
+                serde_json::Value::Number(n) => {
+                    ws.write_number(r, c, n.as_f64().unwrap_or_default())
+                        .map_err(err)?;
+                }
+                serde_json::Value::String(t) => {
+                    ws.write_string(r, c, t).map_err(err)?;
+                }
+                serde_json::Value::Bool(b) => {
+                    ws.write_boolean(r, c, *b).map_err(err)?;
+                }
+                _ => {}
+            }
+        }
+    }
+    ws.set_freeze_panes(1, 0).map_err(err)?;
+    let bytes = wb.save_to_buffer().map_err(err)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE.as_str(),
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+            (
+                header::CONTENT_DISPOSITION.as_str(),
+                "attachment; filename=\"plsw-export.xlsx\"",
+            ),
+        ],
+        bytes,
     )
         .into_response())
 }

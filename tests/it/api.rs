@@ -735,10 +735,10 @@ fn every_route() -> Vec<(&'static str, &'static str, &'static str)> {
     plsw_api::ROUTES
         .iter()
         .map(|(m, p)| {
-            let body = if *m == "post" {
-                r#"{"sql":"SELECT 1 AS one"}"#
-            } else {
-                ""
+            let body = match *p {
+                "/v1/sql" => r#"{"sql":"SELECT 1 AS one"}"#,
+                "/v1/export.xlsx" => r#"{"title":"t","columns":["a","b"],"rows":[["x",1.5]]}"#,
+                _ => "",
             };
             // A path parameter gets a real value.
             let path: &'static str = if *p == "/v1/assessments/{quarter}" {
@@ -755,7 +755,7 @@ fn every_route() -> Vec<(&'static str, &'static str, &'static str)> {
 fn the_auth_matrix_holds_on_every_route() {
     let api = api();
     let routes = every_route();
-    assert_eq!(routes.len(), 10, "a new route belongs in this matrix");
+    assert_eq!(routes.len(), 12, "a new route belongs in this matrix");
     let bad: Vec<(&str, Option<String>)> = vec![
         ("no token", None),
         ("another scheme", Some("Token abc".into())),
@@ -773,6 +773,8 @@ fn the_auth_matrix_holds_on_every_route() {
             | "/v1/tables"
             | "/v1/indicators"
             | "/v1/indicators/catalog"
+            | "/v1/me"
+            | "/v1/export.xlsx"
             | "/v1/assessments" => [200; 5],
             // Past the token: nothing is published in this warehouse.
             "/v1/assessments/2025Q3" => [404; 5],
@@ -1165,4 +1167,116 @@ fn serve_shuts_down_gracefully_finishing_the_requests_in_flight() {
     assert!(response.contains(r#""n":8571429"#), "{response}");
     let status = child.wait().unwrap();
     assert!(status.success(), "plsw serve exits cleanly: {status:?}");
+}
+
+#[test]
+fn the_dashboard_is_served_without_a_token_and_holds_no_data() {
+    let api = api();
+    let (s, h, body) = api.raw("GET", "/", &[], "");
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    let html = String::from_utf8(body.to_vec()).unwrap();
+    assert!(html.contains("领导驾驶舱") && html.contains("/assets/app.js"));
+    // Every asset is in the binary: no address outside this server.
+    for file in ["app.js", "app.css"] {
+        let (s, _, body) = api.raw("GET", &format!("/assets/{file}"), &[], "");
+        assert_eq!(s, StatusCode::OK, "{file}");
+        // The SVG namespace is a name, not an address.
+        let text = String::from_utf8(body.to_vec())
+            .unwrap()
+            .replace("'http://www.w3.org/2000/svg'", "");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{file} reaches out"
+        );
+    }
+    assert!(!html.contains("https://"));
+    let (s, _, _) = api.raw("GET", "/assets/secrets.txt", &[], "");
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn me_tells_the_dashboard_who_and_where_and_export_makes_a_workbook() {
+    let api = api();
+    let (s, j) = api.call("GET", "/v1/me", Some(&Api::bearer(&api.scoped)), None);
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (j["unit_id"].as_str(), j["unit_name"].as_str()),
+        (Some("sfj"), Some("河南省司法厅"))
+    );
+    assert_eq!(j["role"], "analyst");
+    assert_eq!(j["scope"], serde_json::json!(["410100"]));
+    assert_eq!(
+        j["home"],
+        serde_json::json!({"scope": "city", "code": "410100", "name": "郑州市"})
+    );
+    let counties: Vec<&str> = j["places"]["counties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        counties,
+        ["410102", "410104", "410122"],
+        "郑州's counties of the fixture, not 济源's"
+    );
+    assert_eq!(
+        j["quarters"],
+        serde_json::json!([]),
+        "nothing transformed yet"
+    );
+    let (_, j) = api.call("GET", "/v1/me", Some(&Api::bearer(&api.viewer)), None);
+    assert_eq!(j["home"]["code"], "410000");
+    assert_eq!(j["places"]["cities"].as_array().unwrap().len(), 2);
+    let (_, j) = api.call(
+        "GET",
+        "/v1/me",
+        Some(&Api::bearer(&api.county_viewer)),
+        None,
+    );
+    assert_eq!(
+        j["home"],
+        serde_json::json!({"scope": "county", "code": "410122", "name": "中牟县"})
+    );
+
+    let body = r#"{"title":"县（市、区）指标 2025Q3","columns":["代码","名称","接听率"],"rows":[["410102","中原区",0.925],["410104","管城回族区",null]]}"#;
+    let auth = Api::bearer(&api.viewer);
+    let (s, h, bytes) = api.raw(
+        "POST",
+        "/v1/export.xlsx",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        body,
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("spreadsheetml"));
+    use calamine::{Data, Reader};
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(wb.sheet_names(), vec!["县（市、区）指标 2025Q3"]);
+    let range = wb.worksheet_range("县（市、区）指标 2025Q3").unwrap();
+    let rows: Vec<Vec<Data>> = range.rows().map(|r| r.to_vec()).collect();
+    assert_eq!(rows[0][2], Data::String("接听率".into()));
+    assert_eq!(rows[1][2], Data::Float(0.925));
+    assert_eq!(rows[2][1], Data::String("管城回族区".into()));
+    assert_eq!(rows.len(), 3);
+    let (s, _, _) = api.raw(
+        "POST",
+        "/v1/export.xlsx",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        r#"{"title":"x","columns":[],"rows":[]}"#,
+    );
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 }

@@ -352,6 +352,14 @@ fn a_published_quarter_stays_byte_identical_after_later_loads() {
             (&h["x-revision"], body.to_vec()),
             (&"2".parse().unwrap(), r2.clone().into_bytes())
         );
+        // Live: computed now, the same figures as a fresh `plsw assess`.
+        let (s, h, body) = get("/v1/assessments/2025Q3?live=true", &province).await;
+        assert_eq!((s, h["x-live"].to_str().unwrap()), (StatusCode::OK, "true"));
+        let mut live: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut fresh: serde_json::Value = serde_json::from_str(&r2).unwrap();
+        live["table_versions"] = serde_json::Value::Null;
+        fresh["table_versions"] = serde_json::Value::Null;
+        assert_eq!(live, fresh);
         let (s, _, body) = get("/v1/assessments/2025Q3.json", &jiyuan).await;
         assert_eq!(s, StatusCode::OK);
         let mine: serde_json::Value = serde_json::from_slice(&body).unwrap();
