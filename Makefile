@@ -84,7 +84,7 @@ demo: demo-data ## Generate, ingest, pull the work orders, compute the indicator
 	@if [ "$(DEMO_SERVE)" = 1 ]; then \
 	  [ -s $(DEMO_DIR)/api-token ] || $(PLSW) tokens create --unit sfj --role analyst > $(DEMO_DIR)/api-token; \
 	  token=$$(cat $(DEMO_DIR)/api-token); \
-	  echo; echo "== the query API on http://$(DEMO_ADDR), Ctrl-C stops it; the demo analyst token is in $(DEMO_DIR)/api-token =="; \
+	  echo; echo "== the query API and the dashboard on http://$(DEMO_ADDR)/ (Ctrl-C stops it); sign in with the demo analyst token in $(DEMO_DIR)/api-token: $$token =="; \
 	  echo "curl -s -H \"Authorization: Bearer $$token\" 'http://$(DEMO_ADDR)/v1/indicators?indicator=hotline.answer_rate&scope=city&quarter=$(DEMO_YEAR)Q4'"; \
 	  exec $(PLSW) serve --addr $(DEMO_ADDR); \
 	fi
