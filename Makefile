@@ -9,7 +9,7 @@ DEMO_YEAR ?= 2025
 DEMO_SCALE ?= 1
 export PLSW_WAREHOUSE ?= $(DEMO_DIR)/warehouse
 
-.PHONY: help build demo demo-data demo-clean test e2e check fmt clippy
+.PHONY: help build demo demo-data demo-clean test e2e bench check fmt clippy
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ test: ## Run every test (unit, SQL, end-to-end)
 	else \
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
+
+bench: ## Benchmarks at 1 and 10 province-years, each beside a floor (not part of make test; BENCH_SCALES=1 for one)
+	scripts/bench.sh
 
 e2e: ## The dashboard in Debian's Chromium (installs chromium and playwright-core; screenshots in e2e/screenshots)
 	scripts/e2e.sh

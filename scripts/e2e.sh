@@ -24,6 +24,7 @@ export PLSW_WAREHOUSE=$WORK/wh PLSW_LOG=${PLSW_LOG:-warn}
 
 echo "== a world of three cities: 郑州, 三门峡, 济源 =="
 "$PLSW" generate --out "$WORK/data" --cities 410100,411200,419000 --seed 7 >/dev/null
+"$PLSW" seeds load "$WORK/data/divisions" >/dev/null
 "$PLSW" ingest hotline "$WORK/data/hotline" >/dev/null
 "$PLSW" ingest cases "$WORK/data/cases" >/dev/null
 for f in "$WORK"/data/platforms/*.csv; do "$PLSW" ingest platforms --as-of "$(basename "$f" .csv)" "$f" >/dev/null; done

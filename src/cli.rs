@@ -93,6 +93,19 @@ pub enum Command {
     /// Serve generated work orders through the online platform's API (a stand-in for demos
     /// and tests, with optional faults).
     Upstream(UpstreamArgs),
+    /// Benchmarks: ingest, transform and API at the given scales, each beside a floor (make
+    /// bench). Keeps its data under --dir.
+    Bench {
+        /// Where data, loaded warehouses and results are kept
+        #[arg(long, default_value = "bench")]
+        dir: PathBuf,
+        /// Scales to run, e.g. 1,10 (province-years)
+        #[arg(long, value_delimiter = ',', default_value = "1,10")]
+        scales: Vec<f64>,
+        /// Seconds of load per concurrency level of the API bench
+        #[arg(long, default_value_t = 5)]
+        api_seconds: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -269,6 +282,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Ingest { feed } => {
             let wh = open(&location).await?;
             ingest(&wh, feed).await
+        }
+        Command::Bench {
+            dir,
+            scales,
+            api_seconds,
+        } => {
+            let table = crate::bench::run(&dir, &scales, api_seconds).await?;
+            outln!("{table}");
+            Ok(true)
         }
         Command::Assess(args) => {
             let wh = open(&location).await?;

@@ -2,6 +2,7 @@
 //! work-order API stand-in.
 //! `main.rs` only installs logging and calls [`cli::run`].
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod generate;

@@ -76,14 +76,24 @@ function targetOf(id, quarter) {
   return ts.length ? ts[ts.length - 1] : null;
 }
 
-// green, amber, red, none (no value) or '' (no target): indicators.md, Assessment.
-function status(id, value, quarter) {
+// The tolerance of the assessment on screen (its method's), else the default.
+function amberFrom() {
+  return (S.assessment && S.assessment.method && S.assessment.method.amber_from) || AMBER_FROM;
+}
+
+// green, amber, red, none (no value) or '' (no target): indicators.md, Assessment. `row` is an
+// /v1/indicators row when there is one: its target and meets_target are the warehouse's.
+function status(id, value, quarter, row) {
   if (value === null || value === undefined) return 'none';
   const t = targetOf(id, quarter);
-  if (!t) return '';
-  if (t.comparison === '>=' ? value >= t.value : value === t.value) return 'green';
-  const att = t.comparison === '=' && t.value === 0 ? 1 - value : Math.min(value / t.value, 1);
-  return att >= AMBER_FROM ? 'amber' : 'red';
+  const target = row && row.target !== null && row.target !== undefined ? row.target : (t && t.value);
+  if (target === null || target === undefined || !t) return '';
+  const met = row && typeof row.meets_target === 'boolean'
+    ? row.meets_target
+    : (t.comparison === '>=' ? value >= target : value === target);
+  if (met) return 'green';
+  const att = t.comparison === '=' && target === 0 ? 1 - value : Math.min(value / target, 1);
+  return att >= amberFrom() ? 'amber' : 'red';
 }
 
 function targetText(id, quarter) {
@@ -134,6 +144,13 @@ async function signIn(token) {
   $('dash').hidden = false;
   $('bar').hidden = false;
   $('who').textContent = (S.me.unit_name || S.me.unit_id) + ' · ' + S.me.role + ' · ' + (S.me.home ? S.me.home.name : '');
+  if (!S.me.home) {
+    // None of the token's places is in the divisions now loaded.
+    $('status').textContent = '此令牌的范围内没有地区（其代码不在当前行政区划中）。';
+    for (const p of document.querySelectorAll('#dash .panel')) p.hidden = true;
+    document.body.dataset.ready = 'empty';
+    return;
+  }
   const q = $('quarter');
   q.replaceChildren(...S.me.quarters.map((x) => el('option', { value: x, text: x })));
   S.quarter = S.me.quarters[S.me.quarters.length - 1] || null;
@@ -180,7 +197,7 @@ async function renderHeadline() {
   for (const id of HEADLINE) {
     const r = byId[id];
     if (!r) continue; // not at this scope
-    const st = status(id, r.value, S.quarter);
+    const st = status(id, r.value, S.quarter, r);
     cards.push(el('div', { class: 'card ' + st, 'data-indicator': id, 'data-value': r.value === null ? '' : String(r.value), 'data-status': st },
       el('div', { class: 'name' }, S.catalog[id].name_zh, defButton(id)),
       el('div', { class: 'value', text: fmt(id, r.value) }),
@@ -254,6 +271,7 @@ function drawCounties() {
   for (const r of S.countyRows) {
     const row = byCode[r.code] || (byCode[r.code] = { code: r.code, values: {} });
     row.values[r.indicator] = r.value;
+    (row.src || (row.src = {}))[r.indicator] = r;
   }
   let rows = Object.values(byCode).filter((r) => names[r.code]);
   if (S.city) rows = rows.filter((r) => names[r.code].city_code === S.city);
@@ -288,7 +306,7 @@ function drawCounties() {
     el('td', { class: 'num', text: r.score === null ? '—' : r.score.toFixed(2) }),
     ...ids.map((id) => {
       const v = r.values[id];
-      const st = status(id, v, S.quarter);
+      const st = status(id, v, S.quarter, r.src && r.src[id]);
       return el('td', { class: 'num ' + st, 'data-indicator': id, 'data-value': v === null || v === undefined ? '' : String(v), text: fmt(id, v) });
     })));
   $('counties').replaceChildren(el('thead', {}, head), el('tbody', {}, ...body));
@@ -387,7 +405,9 @@ function download(blob, name) {
 
 function csvCell(v) {
   if (v === null || v === undefined) return '';
-  const s = String(v);
+  let s = String(v);
+  // Text that a spreadsheet would take for a formula is written as text.
+  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 

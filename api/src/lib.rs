@@ -71,6 +71,7 @@ pub struct AppState {
     wh: Arc<Warehouse>,
     limits: Limits,
     tokens: Arc<RwLock<TokenCache>>,
+    token_refresh: Arc<tokio::sync::Mutex<()>>,
     cache: cache::SharedCache,
     metrics: Arc<metrics::Metrics>,
 }
@@ -81,6 +82,7 @@ impl AppState {
             wh: Arc::new(wh),
             limits,
             tokens: Arc::new(RwLock::new(None)),
+            token_refresh: Arc::default(),
             cache: Arc::new(cache::Cache::new(DEFAULT_REFRESH)),
             metrics: Arc::default(),
         }
@@ -92,15 +94,22 @@ impl AppState {
         self
     }
 
-    /// The token with this SHA-256, if valid (not revoked).
+    /// The token with this SHA-256 from the cache, if the cache is fresh.
+    fn cached_token(&self, sha256: &str) -> Option<Option<TokenRecord>> {
+        let cache = self.tokens.read().expect("token cache");
+        let (at, map) = cache.as_ref()?;
+        (at.elapsed() < TOKEN_TTL).then(|| map.get(sha256).cloned())
+    }
+
+    /// The token with this SHA-256, if valid (not revoked). One request at a time reads the
+    /// tokens table when the cache expires; the others wait for it (no stampede under load).
     async fn token(&self, sha256: &str) -> Result<Option<TokenRecord>, ApiError> {
-        {
-            let cache = self.tokens.read().expect("token cache");
-            if let Some((at, map)) = cache.as_ref() {
-                if at.elapsed() < TOKEN_TTL {
-                    return Ok(map.get(sha256).cloned());
-                }
-            }
+        if let Some(found) = self.cached_token(sha256) {
+            return Ok(found);
+        }
+        let _one = self.token_refresh.lock().await;
+        if let Some(found) = self.cached_token(sha256) {
+            return Ok(found);
         }
         let all = tokens::all(&self.wh).await?;
         let map: HashMap<String, TokenRecord> = all
@@ -159,6 +168,13 @@ pub fn app(state: AppState) -> Router {
         .route("/assets/{file}", get(dashboard::asset))
         .merge(protected)
         .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         // Outermost first: an id for every request (or the caller's own), a span carrying it,

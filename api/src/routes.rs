@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -108,6 +109,17 @@ where
         body,
     )
         .into_response())
+}
+
+/// A body that is not the JSON a route takes: 413 `payload_too_large` beyond the limit, else
+/// `bad_request` with axum's reason.
+fn json_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
+    let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        "payload_too_large"
+    } else {
+        "bad_request"
+    };
+    ApiError::new(e.status(), code, e.body_text())
 }
 
 /// Liveness: open, no token.
@@ -359,14 +371,7 @@ pub(crate) async fn sql(
     if caller.role == Role::Viewer {
         return Err(ApiError::forbidden("viewers may not run SQL"));
     }
-    let Json(req) = body.map_err(|e| {
-        let code = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
-        } else {
-            "bad_request"
-        };
-        ApiError::new(e.status(), code, e.body_text())
-    })?;
+    let Json(req) = body.map_err(json_rejection)?;
     let ctx = caller_session(&state, &caller).await?;
     let t0 = Instant::now();
     let run = plsw_query::run_limited(&ctx, &req.sql, state.limits.rows);
@@ -532,7 +537,7 @@ fn is_quarter(q: &str) -> bool {
 /// The caller's rows of `indicators`, filtered, ordered by indicator, scope, code and quarter
 /// (a time series per place): value, numerator, denominator, target, meets_target.
 #[utoipa::path(get, path = "/v1/indicators", params(IndicatorQuery), responses(
-    (status = 200, description = "`{\"rows\": [{quarter, scope, code, indicator, value, numerator, denominator, target, meets_target}]}`; cached until the warehouse commits, with an ETag"),
+    (status = 200, description = "`{\"rows\": [{quarter, scope, code, indicator, value, numerator, denominator, target, meets_target}], \"truncated\": bool}` (at most the row limit); cached until the warehouse commits, with an ETag"),
     (status = 304, description = "Not modified (If-None-Match)"),
     (status = 400, body = ErrorBody, description = "`bad_parameter`"),
     (status = 401, body = ErrorBody)))]
@@ -541,8 +546,9 @@ pub(crate) async fn indicators(
     Extension(Caller(caller)): Extension<Caller>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-    Query(q): Query<IndicatorQuery>,
+    q: Result<Query<IndicatorQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("bad_parameter", e.body_text()))?;
     use datafusion::prelude::{col, lit};
     let bad = |m: &str| ApiError::bad_request("bad_parameter", m.to_string());
     if let Some(i) = &q.indicator {
@@ -613,9 +619,16 @@ pub(crate) async fn indicators(
                 col("quarter").sort(true, true),
             ])
             .map_err(ApiError::internal)?
-            .limit(0, Some(state.limits.rows))
+            .limit(0, Some(state.limits.rows + 1))
             .map_err(ApiError::internal)?;
-        Ok(serde_json::json!({ "rows": json_rows(df).await? }))
+        let mut rows = json_rows(df).await?;
+        let truncated = rows.as_array_mut().is_some_and(|r| {
+            r.len() > state.limits.rows && {
+                r.truncate(state.limits.rows);
+                true
+            }
+        });
+        Ok(serde_json::json!({ "rows": rows, "truncated": truncated }))
     })
     .await
 }
@@ -753,8 +766,9 @@ pub(crate) async fn assessment(
     State(state): State<AppState>,
     Extension(Caller(caller)): Extension<Caller>,
     axum::extract::Path(quarter): axum::extract::Path<String>,
-    Query(q): Query<RevisionQuery>,
+    q: Result<Query<RevisionQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request("bad_parameter", e.body_text()))?;
     let (quarter, kind) = match quarter.rsplit_once('.') {
         None => (quarter.as_str(), "json"),
         Some((qr, ext @ ("json" | "xlsx" | "html"))) => (qr, ext),
@@ -782,11 +796,14 @@ pub(crate) async fn assessment(
         Err(e) => return Err(ApiError::internal(e)),
     };
     let (_, places) = audience_catalog(&state, &caller).await?;
-    let meta = [
-        ("x-revision", p.revision.to_string()),
-        ("x-published-at", p.published_at_text()),
-        ("x-result-sha256", p.result_sha256.clone()),
-    ];
+    let mut meta = HeaderMap::new();
+    let value = |v: String| axum::http::HeaderValue::from_str(&v).map_err(ApiError::internal);
+    meta.insert("x-revision", value(p.revision.to_string())?);
+    meta.insert("x-published-at", value(p.published_at_text())?);
+    // The digest is of the publication's JSON: sent only with that JSON.
+    if places.is_none() && kind == "json" {
+        meta.insert("x-result-sha256", value(p.result_sha256.clone())?);
+    }
     let assessment = match &places {
         // The province: the publication itself.
         None if kind == "json" => {
@@ -994,7 +1011,7 @@ pub(crate) async fn export_xlsx(
     body: Result<Json<ExportRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     use rust_xlsxwriter::{Format, Workbook};
-    let Json(req) = body.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text()))?;
+    let Json(req) = body.map_err(json_rejection)?;
     if req.columns.is_empty() || req.columns.len() > 500 || req.rows.len() > 100_000 {
         return Err(ApiError::bad_request(
             "bad_request",

@@ -61,7 +61,8 @@ impl Scope {
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())
             .collect();
-        if codes.is_empty() || codes.iter().any(|c| c == "province" || c == PROVINCE_CODE) {
+        // An empty scope sees nothing (fail closed); the province must be named.
+        if codes.iter().any(|c| c == "province" || c == PROVINCE_CODE) {
             Scope::Province
         } else {
             Scope::Codes(codes)
@@ -111,7 +112,17 @@ pub fn hash(token: &str) -> String {
 
 /// Every token record, revoked ones included.
 pub async fn all(wh: &Warehouse) -> Result<Vec<TokenRecord>, ApiError> {
-    let ctx = wh.raw_context().await.map_err(ApiError::internal)?;
+    // Only the tokens table: this runs whenever the token cache expires.
+    let table = wh.table(&TOKENS).await.map_err(ApiError::internal)?;
+    let ctx = datafusion::prelude::SessionContext::new();
+    table
+        .update_datafusion_session(&ctx.state())
+        .map_err(ApiError::internal)?;
+    ctx.register_table(
+        TOKENS.name,
+        table.table_provider().await.map_err(ApiError::internal)?,
+    )
+    .map_err(ApiError::internal)?;
     let batches = ctx
         .sql("SELECT * FROM tokens ORDER BY created_at, token_id")
         .await
@@ -248,7 +259,11 @@ mod tests {
     #[test]
     fn scopes_parse() {
         assert_eq!(Scope::parse("province"), Scope::Province);
-        assert_eq!(Scope::parse(""), Scope::Province);
+        assert_eq!(
+            Scope::parse(""),
+            Scope::Codes(vec![]),
+            "an empty scope sees nothing"
+        );
         assert_eq!(
             Scope::parse("410100, 419001"),
             Scope::Codes(vec!["410100".into(), "419001".into()])

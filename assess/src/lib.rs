@@ -181,9 +181,11 @@ fn sha256(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Rounds half away from zero to 2 decimals.
+/// Rounds half away from zero to 2 decimals. The hundredths are first snapped to a millionth,
+/// so that a true .xx5 computed as .xx4999… (floating-point noise) still rounds up.
 pub fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    let hundredths = ((x * 100.0) * 1e6).round() / 1e6;
+    hundredths.round() / 100.0
 }
 
 /// Assesses `quarter` over the warehouse as it is now (pinned at the versions read first).
@@ -198,6 +200,19 @@ pub async fn compute_at(
     versions: &[(&'static str, i64)],
     quarter: &str,
     method: &Method,
+) -> Result<Assessment> {
+    let docs = plsw_transform::indicator_docs().map_err(|e| Error::Method(e.to_string()))?;
+    compute_with_docs(wh, versions, quarter, method, &docs).await
+}
+
+/// [`compute_at`] with the names, units and formats of `docs` (a publication's own, when it is
+/// recomputed: a later edit of `seeds/indicators.csv` does not change it).
+pub async fn compute_with_docs(
+    wh: &Warehouse,
+    versions: &[(&'static str, i64)],
+    quarter: &str,
+    method: &Method,
+    docs: &[plsw_transform::IndicatorDoc],
 ) -> Result<Assessment> {
     let (year, n) = parse_quarter(quarter)?;
     let prev = previous_quarter(year, n);
@@ -214,10 +229,9 @@ pub async fn compute_at(
             },
         });
     }
-    let docs = plsw_transform::indicator_docs().map_err(|e| Error::Method(e.to_string()))?;
-    let scored = scored_indicators(method, year, &docs);
+    let scored = scored_indicators(method, year, docs);
     let (prev_year, _) = parse_quarter(&prev)?;
-    let prev_scored = scored_indicators(method, prev_year, &docs);
+    let prev_scored = scored_indicators(method, prev_year, docs);
 
     let cities: Vec<Place> = divisions
         .cities
@@ -656,5 +670,9 @@ mod tests {
         assert_eq!(previous_quarter(2025, 3), "2025Q2");
         assert_eq!(round2(95.004999), 95.0);
         assert_eq!(round2(95.005001), 95.01);
+        // 78.945 is 78.94499999999999… in binary: still a half, rounded up.
+        assert_eq!(round2(78.945), 78.95);
+        assert_eq!(round2(100.0 * (0.5 + 0.25 + 0.829) / 2.0), 78.95);
+        assert_eq!(round2(-1.005), -1.01);
     }
 }

@@ -93,6 +93,19 @@ impl Method {
         Method::parse_with(targets_csv, assessment_toml, origin, &ids)
     }
 
+    /// Parses the files of a publication: its indicator ids are those it names (a later
+    /// renaming in the models does not make it unreadable).
+    pub fn parse_published(targets_csv: &str, assessment_toml: &str) -> Result<Method> {
+        let ids: Vec<String> = targets_csv
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        Method::parse_with(targets_csv, assessment_toml, "the published method", &ids)
+    }
+
     fn parse_with(
         targets_csv: &str,
         assessment_toml: &str,

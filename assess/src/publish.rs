@@ -101,16 +101,35 @@ pub async fn published(wh: &Warehouse, quarter: &str, revision: Option<i64>) -> 
 /// Recomputes a publication at the versions and with the method files it recorded: the JSON
 /// must come out the same, byte for byte.
 pub async fn recompute(wh: &Warehouse, p: &Published) -> Result<String> {
-    let method = Method::parse(&p.targets_csv, &p.assessment_toml, "the published method")?;
+    let method = Method::parse_published(&p.targets_csv, &p.assessment_toml)?;
+    // The names, units and formats as published.
+    let stored = p.assessment()?;
+    let docs: Vec<plsw_transform::IndicatorDoc> = stored
+        .method
+        .indicators
+        .iter()
+        .map(|i| plsw_transform::IndicatorDoc {
+            indicator: i.id.clone(),
+            name_zh: i.name_zh.clone(),
+            short_zh: i.short_zh.clone(),
+            name_en: String::new(),
+            unit: i.unit.clone(),
+            format: i.format.clone(),
+            definition_zh: String::new(),
+            definition_en: String::new(),
+        })
+        .collect();
     let versions: std::collections::BTreeMap<String, i64> =
         serde_json::from_str(&p.table_versions).map_err(|e| Error::Query(e.to_string()))?;
     let versions: Vec<(&'static str, i64)> = plsw_schemas::tables::ALL
         .iter()
         .filter_map(|t| versions.get(t.name).map(|v| (t.name, *v)))
         .collect();
-    Ok(compute_at(wh, &versions, &p.quarter, &method)
-        .await?
-        .to_json())
+    Ok(
+        crate::compute_with_docs(wh, &versions, &p.quarter, &method, &docs)
+            .await?
+            .to_json(),
+    )
 }
 
 /// Every publication, in the order of quarter and revision.

@@ -204,6 +204,34 @@ fn health_is_open_and_every_other_route_needs_a_valid_token() {
             assert!(j["message"].as_str().is_some_and(|m| !m.is_empty()));
         }
     }
+    // Bad parameters and methods answer in the one error shape too.
+    let auth = Api::bearer(&api.admin);
+    let (s, j) = api.call(
+        "GET",
+        "/v1/assessments/2025Q3?revision=x",
+        Some(&auth),
+        None,
+    );
+    assert_eq!(
+        (s, j["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_parameter"))
+    );
+    let (s, j) = api.call(
+        "GET",
+        "/v1/indicators?quarter=2025Q3&from=",
+        Some(&auth),
+        None,
+    );
+    assert_eq!(
+        (s, j["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_parameter")),
+        "{j}"
+    );
+    let (s, j) = api.call("DELETE", "/v1/tables", Some(&auth), None);
+    assert_eq!(
+        (s, j["error"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
     let (s, j) = api.call("GET", "/v1/nowhere", Some(&Api::bearer(&api.admin)), None);
     assert_eq!(
         (s, j["error"].as_str()),
@@ -947,6 +975,7 @@ fn responses_are_cached_until_the_warehouse_commits() {
         .map(|r| r["value"].as_f64().unwrap())
         .sum();
     assert_eq!(total, 9.0, "the fixture's 9 calls: {j}");
+    assert_eq!(j["truncated"], false);
     assert_ne!(h["etag"], etag.as_str());
     let (_, h, _) = get(uri, &[]);
     assert_eq!(&h["x-cache"], &"hit");

@@ -1,0 +1,574 @@
+//! `plsw bench` (`make bench`): ingest, transform and query at one or more scales, each figure
+//! beside a floor measured in the same run, so that the report is ratios, not only seconds.
+//!
+//! - **Ingest**: a year of case files of each format (UTF-8 CSV: mediation; GB18030 CSV: legal
+//!   aid; XLSX: notarization) into an empty warehouse by a child `plsw ingest cases`, timed, with
+//!   its peak RSS (the kernel's high-water mark). Floor: the same files read into record batches with no validation
+//!   (arrow-csv with every column as text; GB18030 decoded first; calamine for XLSX).
+//! - **Transform**: `plsw transform --full` on the scale's warehouse, and an incremental run
+//!   after one more day's hotline file (held out of the warehouse). Floor: a bare DataFusion scan
+//!   with one GROUP BY over each table the models read.
+//! - **API**: indicator lookups through a real socket at 1, 16 and 64 concurrent clients (p50,
+//!   p99, throughput), beside `/health` on the same server; one ad-hoc SQL GROUP BY over the
+//!   largest table beside the same statement in a bare session.
+//!
+//! Data and loaded warehouses are kept under `--dir` between runs; results go to
+//! `--dir/results/<date>.json` with a description of the machine.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::json;
+
+/// A run of a child `plsw`: wall time and peak resident memory.
+struct Child {
+    wall: Duration,
+    max_rss_kib: i64,
+    stdout: String,
+}
+
+/// Runs this binary with `args` against the warehouse `wh`. Its peak RSS is the kernel's
+/// high-water mark (`VmHWM` of /proc/PID/status), read every 10 ms while it runs: the mark only
+/// grows, so the last reading before exit is the peak up to those last milliseconds.
+fn child(wh: &Path, args: &[&str]) -> anyhow::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let t0 = Instant::now();
+    let mut child = std::process::Command::new(exe)
+        .args(args)
+        .env("PLSW_WAREHOUSE", wh)
+        .env("PLSW_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()?;
+    // The pipe is read on a thread so that a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut max_rss_kib = 0i64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kib) = text
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i64>().ok())
+            {
+                max_rss_kib = max_rss_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall = t0.elapsed();
+    let stdout = reader.join().unwrap_or_default();
+    anyhow::ensure!(
+        status.success(),
+        "plsw {} failed ({status})",
+        args.join(" ")
+    );
+    Ok(Child {
+        wall,
+        max_rss_kib,
+        stdout,
+    })
+}
+
+fn files(dir: &Path, suffix: &str) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Reads CSV text into record batches with every column as text: the floor of an ingest.
+fn arrow_csv_rows(bytes: &[u8]) -> anyhow::Result<usize> {
+    use datafusion::arrow::csv::ReaderBuilder;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let header_end = text.iter().position(|b| *b == b'\n').unwrap_or(text.len());
+    let header = String::from_utf8_lossy(&text[..header_end]);
+    let fields: Vec<Field> = header
+        .trim_end_matches('\r')
+        .split(',')
+        .enumerate()
+        .map(|(i, _)| Field::new(format!("c{i}"), DataType::Utf8, true))
+        .collect();
+    let reader = ReaderBuilder::new(std::sync::Arc::new(Schema::new(fields)))
+        .with_header(true)
+        .with_batch_size(64 * 1024)
+        .build(std::io::Cursor::new(text))?;
+    let mut rows = 0;
+    for b in reader {
+        rows += b?.num_rows();
+    }
+    Ok(rows)
+}
+
+fn floor_rows(path: &Path) -> anyhow::Result<usize> {
+    let bytes = std::fs::read(path)?;
+    if path.extension().is_some_and(|e| e == "xlsx") {
+        use calamine::{open_workbook_from_rs, Reader, Xlsx};
+        let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes))?;
+        let sheet = wb.worksheet_range_at(0).context("no sheet")??;
+        let mut rows = 0;
+        for row in sheet.rows().skip(1) {
+            // Each cell as text, as the ingest sees it.
+            let _cells: Vec<String> = row.iter().map(|c| c.to_string()).collect();
+            rows += 1;
+        }
+        return Ok(rows);
+    }
+    if std::str::from_utf8(&bytes).is_ok() {
+        return arrow_csv_rows(&bytes);
+    }
+    let (text, _, _) = encoding_rs::GB18030.decode(&bytes);
+    arrow_csv_rows(text.as_bytes())
+}
+
+/// Ingest of one format: child `plsw ingest cases` into an empty warehouse vs the floor.
+fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<serde_json::Value> {
+    let bytes: u64 = inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let t0 = Instant::now();
+    let mut rows = 0;
+    for p in inputs {
+        rows += floor_rows(p)?;
+    }
+    let floor = t0.elapsed();
+    let wh = work.join(format!("ingest-{}", label.replace(' ', "-")));
+    let _ = std::fs::remove_dir_all(&wh);
+    let mut args = vec!["ingest", "cases"];
+    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let run = child(&wh, &args)?;
+    let _ = std::fs::remove_dir_all(&wh);
+    let secs = run.wall.as_secs_f64();
+    Ok(json!({
+        "format": label,
+        "files": inputs.len(),
+        "rows": rows,
+        "mb": bytes as f64 / 1e6,
+        "seconds": secs,
+        "rows_per_s": rows as f64 / secs,
+        "mb_per_s": bytes as f64 / 1e6 / secs,
+        "peak_rss_mib": run.max_rss_kib as f64 / 1024.0,
+        "floor_seconds": floor.as_secs_f64(),
+        "ratio_to_floor": secs / floor.as_secs_f64(),
+    }))
+}
+
+/// The scale's data and its loaded warehouse (everything but the held-out last hotline day),
+/// made once and kept.
+fn prepare(dir: &Path, scale: f64) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    let data = dir.join(format!("scale-{scale}"));
+    if !data.join("README.txt").exists() {
+        eprintln!("bench: generating scale {scale} into {}", data.display());
+        crate::generate::run(&crate::generate::Args {
+            out: data.clone(),
+            year: 2025,
+            scale,
+            seed: 1,
+            cities: Vec::new(),
+        })?;
+    }
+    let hotline = files(&data.join("hotline"), ".csv")?;
+    let held_out = hotline.last().context("no hotline files")?.clone();
+    let wh = data.join("warehouse");
+    if !wh.join(".complete").exists() {
+        eprintln!("bench: loading scale {scale} into {}", wh.display());
+        let _ = std::fs::remove_dir_all(&wh);
+        let s = |p: &Path| p.display().to_string();
+        let days: Vec<String> = hotline[..hotline.len() - 1].iter().map(|p| s(p)).collect();
+        let mut args = vec!["ingest", "hotline"];
+        args.extend(days.iter().map(String::as_str));
+        child(&wh, &args)?;
+        child(&wh, &["ingest", "cases", &s(&data.join("cases"))])?;
+        for feed in ["platforms", "staff"] {
+            for f in files(&data.join(feed), ".csv")? {
+                let as_of = f
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                child(&wh, &["ingest", feed, "--as-of", &as_of, &s(&f)])?;
+            }
+        }
+        child(&wh, &["ingest", "funding", &s(&data.join("funding"))])?;
+        child(&wh, &["ingest", "population", &s(&data.join("population"))])?;
+        let up = crate::upstream::Upstream::from_dir(&data.join("work_orders"))?;
+        let running = up.spawn();
+        child(&wh, &["pull", "work-orders", "--url", &running.url()])?;
+        drop(running);
+        child(&wh, &["transform"])?;
+        std::fs::write(wh.join(".complete"), "")?;
+    }
+    Ok((data, wh, held_out))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The floor of a transform: one GROUP BY over each table the models read, in a bare session.
+async fn transform_floor(wh: &Path) -> anyhow::Result<Duration> {
+    let w = plsw_store::Warehouse::open(&wh.display().to_string()).await?;
+    let ctx = w.raw_context().await?;
+    let t0 = Instant::now();
+    for sql in [
+        "SELECT seat_city_code, count(*), count(answered_at) FROM hotline_calls GROUP BY 1",
+        "SELECT status, count(*), max(updated_at) FROM work_order_versions GROUP BY 1",
+        "SELECT case_type, count(*), max(accepted_on) FROM cases GROUP BY 1",
+        "SELECT level, count(*) FROM platforms GROUP BY 1",
+        "SELECT role, count(DISTINCT staff_id) FROM staff GROUP BY 1",
+        "SELECT year, sum(amount_yuan) FROM funding GROUP BY 1",
+        "SELECT year, sum(population) FROM population GROUP BY 1",
+    ] {
+        ctx.sql(sql).await?.collect().await?;
+    }
+    Ok(t0.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// `clients` tasks asking `urls` in turn for `for_how_long`: (p50 ms, p99 ms, requests/s).
+async fn load(
+    client: &reqwest::Client,
+    urls: &[String],
+    token: &str,
+    clients: usize,
+    for_how_long: Duration,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let deadline = Instant::now() + for_how_long;
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = client.clone();
+        let urls = urls.to_vec();
+        let auth = format!("Bearer {token}");
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = c * 7;
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let r = client
+                    .get(&urls[i % urls.len()])
+                    .header("authorization", &auth)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "{}", r.status());
+                r.bytes().await?;
+                lat.push(t0.elapsed());
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let t0 = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = t0.elapsed().max(for_how_long);
+    all.sort();
+    Ok((
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.len() as f64 / elapsed.as_secs_f64(),
+    ))
+}
+
+async fn bench_api(wh_dir: &Path, seconds: u64) -> anyhow::Result<serde_json::Value> {
+    let wh = plsw_store::Warehouse::open(&wh_dir.display().to_string()).await?;
+    let (token, _) = plsw_api::tokens::create(
+        &wh,
+        "sfj",
+        plsw_api::tokens::Role::Analyst,
+        plsw_api::tokens::Scope::Province,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = plsw_api::app(plsw_api::AppState::new(wh, plsw_api::Limits::default()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(128)
+        .build()?;
+    // What dashboards ask: one indicator of one city for one quarter, across ids and places.
+    let ids = [
+        "hotline.answer_rate",
+        "coverage.township_build_rate",
+        "workorders.on_time_rate",
+        "staff.notary_blank",
+        "funding.in_budget_share",
+    ];
+    let cities = plsw_store::Divisions::builtin().cities;
+    let mut urls = Vec::new();
+    for id in ids {
+        for c in &cities {
+            for q in ["2025Q1", "2025Q2", "2025Q3", "2025Q4"] {
+                urls.push(format!(
+                    "{base}/v1/indicators?indicator={id}&scope=city&code={}&quarter={q}",
+                    c[0]
+                ));
+            }
+        }
+    }
+    // Warm: every URL once (the first answers compute; later ones come from the cache).
+    let t0 = Instant::now();
+    for u in &urls {
+        client
+            .get(u)
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let warm = t0.elapsed().as_secs_f64() / urls.len() as f64 * 1000.0;
+    let health = vec![format!("{base}/health")];
+    let mut levels = Vec::new();
+    for clients in [1usize, 16, 64] {
+        let (p50, p99, rps) = load(
+            &client,
+            &urls,
+            &token,
+            clients,
+            Duration::from_secs(seconds),
+        )
+        .await?;
+        let (h50, h99, hrps) =
+            load(&client, &health, &token, clients, Duration::from_secs(2)).await?;
+        levels.push(json!({
+            "clients": clients,
+            "p50_ms": p50, "p99_ms": p99, "requests_per_s": rps,
+            "floor_health_p50_ms": h50, "floor_health_p99_ms": h99, "floor_health_requests_per_s": hrps,
+        }));
+    }
+    // One ad-hoc GROUP BY over the largest table, through the API and in a bare session.
+    let sql = "SELECT case_type, outcome, count(*) AS n FROM cases_current GROUP BY 1, 2";
+    let mut api_times = Vec::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        client
+            .post(format!("{base}/v1/sql"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(json!({ "sql": sql }).to_string())
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        api_times.push(t0.elapsed());
+    }
+    api_times.sort();
+    let w = plsw_store::Warehouse::open(&wh_dir.display().to_string()).await?;
+    let ctx = w.raw_context().await?;
+    let mut floor_times = Vec::new();
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        ctx.sql("SELECT case_type, outcome, count(*) AS n FROM cases GROUP BY 1, 2")
+            .await?
+            .collect()
+            .await?;
+        floor_times.push(t0.elapsed());
+    }
+    floor_times.sort();
+    server.abort();
+    Ok(json!({
+        "lookup_urls": urls.len(),
+        "first_lookup_ms_mean": warm,
+        "lookups": levels,
+        "adhoc_sql": {
+            "sql": sql,
+            "median_seconds": api_times[1].as_secs_f64(),
+            "floor_sql": "the same GROUP BY over the raw cases table in a bare session",
+            "floor_median_seconds": floor_times[1].as_secs_f64(),
+        },
+    }))
+}
+
+fn machine() -> serde_json::Value {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let mem_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    json!({
+        "cpu": cpu,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "memory_gib": mem_kib as f64 / 1024.0 / 1024.0,
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "profile": if cfg!(debug_assertions) { "dev (engine crates at opt-level 1; see docs/building.md)" } else { "release" },
+        "plsw": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// Runs every bench at every scale; writes the JSON and returns the table.
+pub async fn run(dir: &Path, scales: &[f64], api_seconds: u64) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir.join("results"))?;
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work)?;
+    let mut per_scale = Vec::new();
+    for &scale in scales {
+        let (data, wh, held_out) = prepare(dir, scale)?;
+        eprintln!("bench: scale {scale}: ingest");
+        let cases = data.join("cases");
+        let ingest = vec![
+            bench_ingest("UTF-8 CSV", &files(&cases, "-mediation.csv")?, &work)?,
+            bench_ingest("GB18030 CSV", &files(&cases, "-legal_aid.csv")?, &work)?,
+            bench_ingest("XLSX", &files(&cases, "-notarization.xlsx")?, &work)?,
+        ];
+        eprintln!("bench: scale {scale}: transform");
+        let copy = work.join("transform");
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&wh, &copy)?;
+        let full = child(&copy, &["transform", "--full"])?;
+        let day = child(
+            &copy,
+            &["ingest", "hotline", &held_out.display().to_string()],
+        )?;
+        let incremental = child(&copy, &["transform"])?;
+        anyhow::ensure!(
+            incremental.stdout.contains("incremental"),
+            "the run after one more day was not incremental: {}",
+            incremental.stdout
+        );
+        let floor = transform_floor(&copy).await?;
+        eprintln!("bench: scale {scale}: API");
+        let api = bench_api(&copy, api_seconds).await?;
+        let _ = std::fs::remove_dir_all(&copy);
+        per_scale.push(json!({
+            "scale": scale,
+            "ingest": ingest,
+            "transform": {
+                "full_seconds": full.wall.as_secs_f64(),
+                "full_peak_rss_mib": full.max_rss_kib as f64 / 1024.0,
+                "one_day_ingest_seconds": day.wall.as_secs_f64(),
+                "incremental_seconds": incremental.wall.as_secs_f64(),
+                "floor_seconds": floor.as_secs_f64(),
+                "full_ratio_to_floor": full.wall.as_secs_f64() / floor.as_secs_f64(),
+            },
+            "api": api,
+        }));
+    }
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let report = json!({ "date": date, "machine": machine(), "scales": per_scale });
+    let path = dir.join("results").join(format!("{date}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    Ok(format!("{}\nwritten to {}", table(&report), path.display()))
+}
+
+/// The report as a table, with the targets of issue [G].
+pub fn table(r: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let m = &r["machine"];
+    let _ = writeln!(
+        out,
+        "plsw bench {} on {} ({} cores, {:.0} GiB), {}",
+        r["date"].as_str().unwrap_or_default(),
+        m["cpu"].as_str().unwrap_or_default(),
+        m["cores"].as_u64().unwrap_or(0),
+        m["memory_gib"].as_f64().unwrap_or(0.0),
+        m["profile"].as_str().unwrap_or_default()
+    );
+    let scales = r["scales"].as_array().cloned().unwrap_or_default();
+    for s in &scales {
+        let _ = writeln!(out, "\n== scale {} ==", s["scale"]);
+        let _ = writeln!(
+            out,
+            "{:<12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>9} {:>8}",
+            "ingest", "rows", "MB", "rows/s", "MB/s", "peak MiB", "floor s", "×floor"
+        );
+        for i in s["ingest"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.2} {:>8.2}",
+                i["format"].as_str().unwrap_or_default(),
+                i["rows"].as_u64().unwrap_or(0),
+                i["mb"].as_f64().unwrap_or(0.0),
+                i["rows_per_s"].as_f64().unwrap_or(0.0),
+                i["mb_per_s"].as_f64().unwrap_or(0.0),
+                i["peak_rss_mib"].as_f64().unwrap_or(0.0),
+                i["floor_seconds"].as_f64().unwrap_or(0.0),
+                i["ratio_to_floor"].as_f64().unwrap_or(0.0),
+            );
+        }
+        let t = &s["transform"];
+        let _ = writeln!(
+            out,
+            "transform: full {:.1} s (peak {:.0} MiB; floor {:.2} s, ×{:.1}); one more day: ingest {:.1} s, incremental transform {:.1} s",
+            t["full_seconds"].as_f64().unwrap_or(0.0),
+            t["full_peak_rss_mib"].as_f64().unwrap_or(0.0),
+            t["floor_seconds"].as_f64().unwrap_or(0.0),
+            t["full_ratio_to_floor"].as_f64().unwrap_or(0.0),
+            t["one_day_ingest_seconds"].as_f64().unwrap_or(0.0),
+            t["incremental_seconds"].as_f64().unwrap_or(0.0),
+        );
+        let a = &s["api"];
+        let _ = writeln!(
+            out,
+            "{:<8} {:>9} {:>9} {:>10}   floor /health: {:>8} {:>8} {:>10}",
+            "clients", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
+        );
+        for l in a["lookups"].as_array().into_iter().flatten() {
+            let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "{:<8} {:>9.2} {:>9.2} {:>10.0}                  {:>8.2} {:>8.2} {:>10.0}",
+                l["clients"].as_u64().unwrap_or(0),
+                f("p50_ms"),
+                f("p99_ms"),
+                f("requests_per_s"),
+                f("floor_health_p50_ms"),
+                f("floor_health_p99_ms"),
+                f("floor_health_requests_per_s"),
+            );
+        }
+        let q = &a["adhoc_sql"];
+        let _ = writeln!(
+            out,
+            "ad-hoc SQL GROUP BY over cases_current: {:.2} s (floor, raw table in a bare session: {:.2} s)",
+            q["median_seconds"].as_f64().unwrap_or(0.0),
+            q["floor_median_seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    out
+}
