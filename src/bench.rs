@@ -304,6 +304,60 @@ async fn load(
     ))
 }
 
+/// Open loop: `rate` requests per second spread over `connections` tasks, each latency counted
+/// from the moment its request was due (a late send counts against the server, so a stall
+/// cannot hide itself). Returns (p50 ms, p99 ms, achieved requests/s).
+async fn paced(
+    client: &reqwest::Client,
+    urls: &[String],
+    token: &str,
+    rate: f64,
+    connections: usize,
+    for_how_long: Duration,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let period = Duration::from_secs_f64(connections as f64 / rate);
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let end = start + for_how_long;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let client = client.clone();
+        let urls = urls.to_vec();
+        let auth = format!("Bearer {token}");
+        // Staggered, so that the connections do not fire together.
+        let first = start + period.mul_f64(c as f64 / connections as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut due = first;
+            let mut i = c * 7;
+            while due < end {
+                tokio::time::sleep_until(due).await;
+                let r = client
+                    .get(&urls[i % urls.len()])
+                    .header("authorization", &auth)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "{}", r.status());
+                r.bytes().await?;
+                lat.push(due.elapsed());
+                due += period;
+                i += 1;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = (tokio::time::Instant::now() - start).max(for_how_long);
+    all.sort();
+    Ok((
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.len() as f64 / elapsed.as_secs_f64(),
+    ))
+}
+
 async fn bench_api(wh_dir: &Path, seconds: u64) -> anyhow::Result<serde_json::Value> {
     let wh = plsw_store::Warehouse::open(&wh_dir.display().to_string()).await?;
     let (token, _) = plsw_api::tokens::create(
@@ -371,6 +425,17 @@ async fn bench_api(wh_dir: &Path, seconds: u64) -> anyhow::Result<serde_json::Va
             "floor_health_p50_ms": h50, "floor_health_p99_ms": h99, "floor_health_requests_per_s": hrps,
         }));
     }
+    // The target's load: 2,000 lookups a second, open loop, over 16 connections.
+    let (p50, p99, rps) = paced(
+        &client,
+        &urls,
+        &token,
+        2000.0,
+        16,
+        Duration::from_secs(seconds),
+    )
+    .await?;
+    let at_2000 = json!({ "target_rate": 2000, "connections": 16, "p50_ms": p50, "p99_ms": p99, "achieved_per_s": rps });
     // One ad-hoc GROUP BY over the largest table, through the API and in a bare session.
     let sql = "SELECT case_type, outcome, count(*) AS n FROM cases_current GROUP BY 1, 2";
     let mut api_times = Vec::new();
@@ -406,6 +471,7 @@ async fn bench_api(wh_dir: &Path, seconds: u64) -> anyhow::Result<serde_json::Va
         "lookup_urls": urls.len(),
         "first_lookup_ms_mean": warm,
         "lookups": levels,
+        "lookups_at_2000_per_s": at_2000,
         "adhoc_sql": {
             "sql": sql,
             "median_seconds": api_times[1].as_secs_f64(),
@@ -562,6 +628,14 @@ pub fn table(r: &serde_json::Value) -> String {
                 f("floor_health_requests_per_s"),
             );
         }
+        let p = &a["lookups_at_2000_per_s"];
+        let _ = writeln!(
+            out,
+            "open loop at 2,000 lookups/s over 16 connections: p50 {:.2} ms, p99 {:.2} ms, achieved {:.0}/s",
+            p["p50_ms"].as_f64().unwrap_or(0.0),
+            p["p99_ms"].as_f64().unwrap_or(0.0),
+            p["achieved_per_s"].as_f64().unwrap_or(0.0)
+        );
         let q = &a["adhoc_sql"];
         let _ = writeln!(
             out,
@@ -571,4 +645,59 @@ pub fn table(r: &serde_json::Value) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_by_rank() {
+        let ms = |v: u64| Duration::from_millis(v);
+        let sorted: Vec<Duration> = (1..=100).map(ms).collect();
+        assert_eq!(percentile(&sorted, 0.5), 51.0);
+        assert_eq!(percentile(&sorted, 0.99), 99.0);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn csv_floor_counts_rows_with_every_column_as_text() {
+        let text = "\u{feff}a,b,c\n1,x,\n2,\"y,z\",3\n";
+        assert_eq!(arrow_csv_rows(text.as_bytes()).unwrap(), 2);
+    }
+
+    #[test]
+    fn the_table_shows_every_figure_and_its_floor() {
+        let r = json!({
+            "date": "2026-11-27",
+            "machine": { "cpu": "X", "cores": 2, "memory_gib": 24.0, "profile": "dev" },
+            "scales": [{
+                "scale": 1.0,
+                "ingest": [{ "format": "UTF-8 CSV", "rows": 1000, "mb": 1.5, "rows_per_s": 500.0,
+                             "mb_per_s": 0.75, "peak_rss_mib": 100.0, "floor_seconds": 0.5,
+                             "ratio_to_floor": 4.0 }],
+                "transform": { "full_seconds": 41.0, "full_peak_rss_mib": 1000.0, "floor_seconds": 0.75,
+                               "full_ratio_to_floor": 54.7, "one_day_ingest_seconds": 0.7,
+                               "incremental_seconds": 43.4 },
+                "api": { "lookups": [{ "clients": 16, "p50_ms": 3.5, "p99_ms": 6.0, "requests_per_s": 4390.0,
+                                       "floor_health_p50_ms": 2.2, "floor_health_p99_ms": 3.6,
+                                       "floor_health_requests_per_s": 6982.0 }],
+                         "lookups_at_2000_per_s": { "p50_ms": 1.59, "p99_ms": 3.18, "achieved_per_s": 2000.0 },
+                         "adhoc_sql": { "median_seconds": 4.58, "floor_median_seconds": 0.17 } }
+            }]
+        });
+        let t = table(&r);
+        assert!(t.contains("X (2 cores, 24 GiB)"), "{t}");
+        assert!(t.contains("UTF-8 CSV          1000      1.5         500     0.75       100      0.50     4.00"), "{t}");
+        assert!(
+            t.contains("full 41.0 s (peak 1000 MiB; floor 0.75 s, ×54.7)"),
+            "{t}"
+        );
+        assert!(t.contains("incremental transform 43.4 s"), "{t}");
+        assert!(
+            t.contains("p50 1.59 ms, p99 3.18 ms, achieved 2000/s"),
+            "{t}"
+        );
+        assert!(t.contains("16            3.50      6.00       4390"), "{t}");
+    }
 }

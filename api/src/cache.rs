@@ -97,7 +97,21 @@ impl Cache {
                 return Ok(inner.generation);
             }
         }
-        let _one = self.checking.lock().await;
+        // One request reads the versions; the others go on with the generation they have
+        // rather than queue behind it (no request waits for a check but the first ever).
+        let _one = match self.checking.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let known = {
+                    let inner = self.lock();
+                    inner.checked.map(|_| inner.generation)
+                };
+                match known {
+                    Some(generation) => return Ok(generation),
+                    None => self.checking.lock().await,
+                }
+            }
+        };
         {
             let inner = self.lock();
             if self.fresh(&inner) {

@@ -94,21 +94,29 @@ impl AppState {
         self
     }
 
-    /// The token with this SHA-256 from the cache, if the cache is fresh.
-    fn cached_token(&self, sha256: &str) -> Option<Option<TokenRecord>> {
+    /// The token with this SHA-256 from the cache, if the cache is fresh (or, with `stale`,
+    /// if there is one at all).
+    fn cached_token(&self, sha256: &str, stale: bool) -> Option<Option<TokenRecord>> {
         let cache = self.tokens.read().expect("token cache");
         let (at, map) = cache.as_ref()?;
-        (at.elapsed() < TOKEN_TTL).then(|| map.get(sha256).cloned())
+        (stale || at.elapsed() < TOKEN_TTL).then(|| map.get(sha256).cloned())
     }
 
-    /// The token with this SHA-256, if valid (not revoked). One request at a time reads the
-    /// tokens table when the cache expires; the others wait for it (no stampede under load).
+    /// The token with this SHA-256, if valid (not revoked). When the cache expires one request
+    /// reads the tokens table; the others meanwhile use the cache they have (no stampede, no
+    /// queue), so a revocation takes effect within the TTL plus one read.
     async fn token(&self, sha256: &str) -> Result<Option<TokenRecord>, ApiError> {
-        if let Some(found) = self.cached_token(sha256) {
+        if let Some(found) = self.cached_token(sha256, false) {
             return Ok(found);
         }
-        let _one = self.token_refresh.lock().await;
-        if let Some(found) = self.cached_token(sha256) {
+        let _one = match self.token_refresh.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match self.cached_token(sha256, true) {
+                Some(found) => return Ok(found),
+                None => self.token_refresh.lock().await,
+            },
+        };
+        if let Some(found) = self.cached_token(sha256, false) {
             return Ok(found);
         }
         let all = tokens::all(&self.wh).await?;

@@ -143,13 +143,7 @@ impl Warehouse {
                 def.name
             )));
         }
-        let url = self.table_url(def.name)?;
-        let url = deltalake::ensure_table_uri(url.as_str()).map_err(Error::delta(def.name))?;
-        let mut table = DeltaTableBuilder::from_url(url)
-            .map_err(Error::delta(def.name))?
-            .with_storage_options(self.storage_options.clone())
-            .build()
-            .map_err(Error::delta(def.name))?;
+        let mut table = self.unloaded(def)?;
         table
             .load_version(version as u64)
             .await
@@ -162,15 +156,20 @@ impl Warehouse {
         Ok(table)
     }
 
-    async fn open_table(&self, def: &Table) -> Result<DeltaTable> {
+    /// A handle on `def`'s location, its log not read yet.
+    fn unloaded(&self, def: &Table) -> Result<DeltaTable> {
         let url = self.table_url(def.name)?;
         // A local table directory must exist before the log can be listed.
         let url = deltalake::ensure_table_uri(url.as_str()).map_err(Error::delta(def.name))?;
-        let mut table = DeltaTableBuilder::from_url(url)
+        DeltaTableBuilder::from_url(url)
             .map_err(Error::delta(def.name))?
             .with_storage_options(self.storage_options.clone())
             .build()
-            .map_err(Error::delta(def.name))?;
+            .map_err(Error::delta(def.name))
+    }
+
+    async fn open_table(&self, def: &Table) -> Result<DeltaTable> {
+        let mut table = self.unloaded(def)?;
         if !table
             .verify_deltatable_existence()
             .await
