@@ -329,11 +329,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
                     report.indicator_rows,
                     t0.elapsed().as_secs_f64()
                 ),
-                plsw_transform::Mode::Incremental { reason, .. } => outln!(
-                    "incremental run ({reason}): recomputed {span}, {} rows of indicators, in {:.1} s",
-                    report.indicator_rows,
-                    t0.elapsed().as_secs_f64()
-                ),
+                plsw_transform::Mode::Incremental { reason, .. } => {
+                    outln!(
+                        "incremental run ({reason}): recomputed {span}, {} rows of indicators, in {:.1} s",
+                        report.indicator_rows,
+                        t0.elapsed().as_secs_f64()
+                    );
+                    if !report.skipped.is_empty() {
+                        outln!(
+                            "left alone (the new loads reach none of them, and the quarters stay): {}",
+                            report.skipped.join(", ")
+                        );
+                    }
+                }
             }
             Ok(true)
         }

@@ -264,7 +264,17 @@ fn transform(wh: &Path, extra: &[&str]) -> String {
     let mut args = vec!["transform"];
     args.extend_from_slice(extra);
     let out = ok(wh, &args);
-    out.lines().last().unwrap_or_default().to_string()
+    // The summary line and what follows it (the models left alone).
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.starts_with("full run")
+                || l.starts_with("incremental run")
+                || l.starts_with("indicators are")
+        })
+        .unwrap_or(lines.len().saturating_sub(1));
+    lines[at..].join("\n")
 }
 
 #[test]
@@ -375,7 +385,99 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
         fourth.starts_with("incremental run (new loads: hotline from 2025Q1)"),
         "{fourth}"
     );
-    // 5. Nothing new: nothing to do, nothing committed.
+    // 5. A re-export of a June file with one call answered by the other city: the quarters
+    //    cannot move (2025Q2 is inside 2025Q1–2025Q4 and the call was not at an edge), so only
+    //    the hotline's models run and only its indicators are replaced.
+    let original = std::fs::read_to_string(data.join("hotline/calls-2025-06-10.csv")).unwrap();
+    let mut lines: Vec<String> = original.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    fields[2] = if fields[2] == "410600" {
+        "419000".into()
+    } else {
+        "410600".into()
+    };
+    lines[1] = fields.join(",");
+    let reexport = tmp.path().join("calls-2025-06-10-reexport.csv");
+    std::fs::write(&reexport, lines.join("\n") + "\n").unwrap();
+    ok(&wh, &["ingest", "hotline", reexport.to_str().unwrap()]);
+    let fifth = transform(&wh, &[]);
+    assert!(
+        fifth.starts_with("incremental run (new loads: hotline from 2025Q2)"),
+        "{fifth}"
+    );
+    let left: Vec<&str> = fifth
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("left alone (the new loads reach none of them, and the quarters stay): ")
+        })
+        .unwrap_or_else(|| panic!("{fifth}"))
+        .split(", ")
+        .collect();
+    for m in [
+        "stg_cases",
+        "stg_work_orders",
+        "stg_staff_q",
+        "snapshots_q",
+        "coverage",
+        "staffing",
+    ] {
+        assert!(left.contains(&m), "{m} left alone: {left:?}");
+    }
+    for m in [
+        "stg_hotline",
+        "hotline",
+        "grid",
+        "population_q",
+        "indicators",
+    ] {
+        assert!(!left.contains(&m), "{m} must run: {left:?}");
+    }
+    // 6. The staff registry of 2025-09-30 reloaded with June's content (a correction): a
+    //    snapshot adds no quarter, so only the models reading staff run; `balance` needs the
+    //    `cases` mart as an input, which runs but keeps its rows.
+    ok(
+        &wh,
+        &[
+            "ingest",
+            "staff",
+            "--as-of",
+            "2025-09-30",
+            &d("staff/2025-06-30.csv"),
+        ],
+    );
+    let sixth = transform(&wh, &[]);
+    assert!(
+        sixth.starts_with("incremental run (new loads: staff from 2025Q3)"),
+        "{sixth}"
+    );
+    let left: Vec<&str> = sixth
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("left alone (the new loads reach none of them, and the quarters stay): ")
+        })
+        .unwrap_or_else(|| panic!("{sixth}"))
+        .split(", ")
+        .collect();
+    for m in [
+        "stg_hotline",
+        "stg_work_orders",
+        "hotline",
+        "work_orders",
+        "funding",
+    ] {
+        assert!(left.contains(&m), "{m} left alone: {left:?}");
+    }
+    for m in [
+        "stg_staff_q",
+        "snapshots_q",
+        "coverage",
+        "staffing",
+        "balance",
+        "cases",
+    ] {
+        assert!(!left.contains(&m), "{m} must run: {left:?}");
+    }
+    // 7. Nothing new: nothing to do, nothing committed.
     assert_eq!(
         transform(&wh, &[]),
         "indicators are up to date: no committed load since the last run"
@@ -390,7 +492,7 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
     // And the incremental steps did change something at each step: the counts grew.
     assert_eq!(
         scalar(&wh, "SELECT count(*) FROM transforms"),
-        "4",
-        "four committed runs"
+        "6",
+        "six committed runs"
     );
 }

@@ -41,6 +41,9 @@ pub struct Report {
     pub quarters: Vec<String>,
     /// Rows written to `indicators`.
     pub indicator_rows: usize,
+    /// Models an incremental run left alone: the new loads cannot reach them and cannot move
+    /// the span of quarters (their indicators keep their rows).
+    pub skipped: Vec<String>,
 }
 
 impl Default for Report {
@@ -50,6 +53,7 @@ impl Default for Report {
             models: Vec::new(),
             quarters: Vec::new(),
             indicator_rows: 0,
+            skipped: Vec::new(),
         }
     }
 }
@@ -152,6 +156,7 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
     let divisions_sha256 = divisions_sha256(&ctx).await?;
     let models_sha256 = models_sha256();
     let last = last_run(&ctx).await?;
+    let mut changed_feeds: Vec<String> = Vec::new();
     let (mode, from_q) = match &last {
         _ if opts.full => full("asked for (--full)"),
         None => full("first run"),
@@ -160,13 +165,16 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
         Some(l) if l.max_load_seq >= max_load_seq => (Mode::UpToDate, None),
         Some(l) => match affected_from(&ctx, l.max_load_seq).await? {
             None => (Mode::UpToDate, None),
-            Some((q, reason)) => (
-                Mode::Incremental {
-                    from: udf::label(q),
-                    reason,
-                },
-                Some(q),
-            ),
+            Some((q, reason, feeds)) => {
+                changed_feeds = feeds;
+                (
+                    Mode::Incremental {
+                        from: udf::label(q),
+                        reason,
+                    },
+                    Some(q),
+                )
+            }
         },
     };
     let mut report = Report {
@@ -178,9 +186,82 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
     }
     register_params(&ctx, from_q.unwrap_or(0))?;
     let models = model::load()?;
+    let pruned = match (&mode, &last) {
+        (Mode::Incremental { .. }, Some(l)) => {
+            prune_plan(&ctx, l.max_load_seq, &changed_feeds, &models).await?
+        }
+        _ => None,
+    };
     for m in &models {
+        let Some(p) = &pruned else {
+            report.models.push(run_model(&ctx, m).await?);
+            continue;
+        };
+        if m.name == "quarters" {
+            // The span cannot have moved: the quarters are the last run's, without reading
+            // every feed's staging again.
+            let (lo, hi) = p.span;
+            let df = ctx
+                .sql(&format!(
+                    "SELECT q, quarter_label(q) AS quarter, quarter_last_day(q) AS last_day
+                     FROM (SELECT unnest(range({lo}, {hi} + 1)) AS q)"
+                ))
+                .await
+                .map_err(Error::sql(&m.name))?;
+            let batches = df.collect().await.map_err(Error::sql(&m.name))?;
+            let mem = MemTable::try_new(batches[0].schema(), vec![batches])
+                .map_err(Error::sql(&m.name))?;
+            ctx.register_table(m.name.as_str(), Arc::new(mem))
+                .map_err(Error::sql(&m.name))?;
+            continue;
+        }
+        if !p.run.contains(&m.name) {
+            continue;
+        }
+        if m.meta.output {
+            // The marts the loads do not reach contribute no rows (some ran, as inputs of
+            // others); their rows stay in the table.
+            let schema = m
+                .meta
+                .depends
+                .iter()
+                .find(|d| p.dirty.contains(*d))
+                .map(|d| d.as_str());
+            let template = match schema {
+                Some(d) => ctx
+                    .table(d)
+                    .await
+                    .map_err(Error::sql(&m.name))?
+                    .schema()
+                    .as_arrow()
+                    .clone(),
+                None => {
+                    return Err(Error::Model {
+                        model: m.path.to_string(),
+                        message: "no mart to take a schema from".into(),
+                    })
+                }
+            };
+            let marts = m
+                .meta
+                .depends
+                .iter()
+                .filter(|d| models.iter().any(|x| &x.name == *d) && *d != "quarters");
+            for d in marts.filter(|d| !p.dirty.contains(*d)) {
+                let empty = MemTable::try_new(Arc::new(template.clone()), vec![vec![]])
+                    .map_err(Error::sql(&m.name))?;
+                // A mart may share its name with a warehouse view (`cases`).
+                let _ = ctx.deregister_table(d.as_str());
+                ctx.register_table(d.as_str(), Arc::new(empty))
+                    .map_err(Error::sql(&m.name))?;
+            }
+        }
         report.models.push(run_model(&ctx, m).await?);
     }
+    report.skipped = pruned
+        .as_ref()
+        .map(|p| p.skipped.clone())
+        .unwrap_or_default();
     report.quarters = labels(&ctx, "SELECT DISTINCT quarter FROM grid ORDER BY quarter").await?;
     for m in models.iter().filter(|m| m.meta.output) {
         let def = tables::DERIVED_TABLES
@@ -202,8 +283,12 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         match &mode {
             Mode::Incremental { from, .. } => {
-                wh.replace_where(def, &format!("quarter >= '{from}'"), batches)
-                    .await?
+                let mut predicate = format!("quarter >= '{from}'");
+                if let Some(p) = &pruned {
+                    let ids: Vec<String> = p.ids.iter().map(|i| format!("'{i}'")).collect();
+                    predicate.push_str(&format!(" AND indicator IN ({})", ids.join(", ")));
+                }
+                wh.replace_where(def, &predicate, batches).await?
             }
             _ => wh.overwrite(def, batches).await?,
         }
@@ -269,7 +354,10 @@ fn register_params(ctx: &SessionContext, from_q: i64) -> Result<()> {
 
 /// For each feed, the earliest quarter its loads committed after `since` can change, over the
 /// old and new rows of every key they touch; the earliest of them, and which feeds gave it.
-async fn affected_from(ctx: &SessionContext, since: i64) -> Result<Option<(i64, String)>> {
+async fn affected_from(
+    ctx: &SessionContext,
+    since: i64,
+) -> Result<Option<(i64, String, Vec<String>)>> {
     let new =
         format!("SELECT load_id FROM loads WHERE status = 'committed' AND load_seq > {since}");
     let probes: Vec<(&str, String)> = vec![
@@ -334,7 +422,204 @@ async fn affected_from(ctx: &SessionContext, since: i64) -> Result<Option<(i64, 
         .map(|(q, feed)| format!("{feed} from {}", udf::label(*q)))
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(Some((min, format!("new loads: {reason}"))))
+    let feeds = found.iter().map(|(_, f)| f.to_string()).collect();
+    Ok(Some((min, format!("new loads: {reason}"), feeds)))
+}
+
+/// The relations of the warehouse a feed's loads change.
+fn relations_of(feed: &str) -> &'static [&'static str] {
+    match feed {
+        "hotline" => &["hotline_calls", "hotline_calls_current"],
+        "cases" => &["cases", "cases_current"],
+        "work_orders" => &["work_order_versions", "work_order_versions_current"],
+        "funding" => &["funding", "funding_current"],
+        "population" => &["population", "population_current"],
+        "platforms" => &["platforms", "platforms_current"],
+        "staff" => &["staff", "staff_current"],
+        _ => &[],
+    }
+}
+
+/// What an incremental run can leave alone when the new loads cannot move the span of quarters.
+struct Pruned {
+    /// The span of quarters (first, last) as the last run left it: also the span now.
+    span: (i64, i64),
+    /// The models to run (beside `quarters`, which is rebuilt from the span).
+    run: std::collections::HashSet<String>,
+    /// The models the new loads reach: only their indicators are replaced.
+    dirty: std::collections::HashSet<String>,
+    /// The indicator ids the run recomputes; the others stay as they are.
+    ids: Vec<String>,
+    /// The models left alone.
+    skipped: Vec<String>,
+}
+
+/// `2025Q3` → 2025 × 4 + 2.
+fn quarter_number(label: &str) -> Option<i64> {
+    let (y, n) = label.split_once('Q')?;
+    Some(y.parse::<i64>().ok()? * 4 + n.parse::<i64>().ok()? - 1)
+}
+
+/// The quarters of the current rows of the keys the loads after `since` touch, and of those
+/// keys' rows loaded before: (current min, current max, old min, old max), each possibly absent.
+async fn event_span(ctx: &SessionContext, since: i64, feed: &str) -> Result<[Option<i64>; 4]> {
+    let new =
+        format!("SELECT load_id FROM loads WHERE status = 'committed' AND load_seq > {since}");
+    // (table, key columns, lowest quarter of a row, highest quarter of a row)
+    let (table, key, lo, hi) = match feed {
+        "hotline" => (
+            "hotline_calls",
+            "call_id",
+            "local_quarter(t.queued_at)".to_string(),
+            "local_quarter(t.queued_at)".to_string(),
+        ),
+        "cases" => (
+            "cases",
+            "case_type, case_id",
+            "date_quarter(t.accepted_on)".to_string(),
+            "CASE WHEN date_quarter(t.closed_on) > date_quarter(t.accepted_on) THEN date_quarter(t.closed_on) ELSE date_quarter(t.accepted_on) END".to_string(),
+        ),
+        "work_orders" => (
+            "work_order_versions",
+            "order_id",
+            "CASE WHEN local_quarter(t.closed_at) < local_quarter(t.created_at) THEN local_quarter(t.closed_at) ELSE local_quarter(t.created_at) END".to_string(),
+            "CASE WHEN local_quarter(t.closed_at) > local_quarter(t.created_at) THEN local_quarter(t.closed_at) ELSE local_quarter(t.created_at) END".to_string(),
+        ),
+        // A funding row's key holds its quarter: a correction cannot move it.
+        "funding" => (
+            "funding",
+            "",
+            "t.year * 4 + t.quarter - 1".to_string(),
+            "t.year * 4 + t.quarter - 1".to_string(),
+        ),
+        // Registries and populations add no quarter.
+        _ => return Ok([None; 4]),
+    };
+    if key.is_empty() {
+        let sql = format!("SELECT min({lo}), max({hi}) FROM {table} t WHERE t.load_id IN ({new})");
+        let [n0, n1] = scalar_pair(ctx, &sql).await?;
+        return Ok([n0, n1, None, None]);
+    }
+    let on = key
+        .split(", ")
+        .map(|k| format!("t.{k} = k.{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let current_sql = format!(
+        "SELECT min({lo}), max({hi}) FROM {table}_current t
+         JOIN (SELECT DISTINCT {key} FROM {table} WHERE load_id IN ({new})) k ON {on}"
+    );
+    let [n0, n1] = scalar_pair(ctx, &current_sql).await?;
+    let old_sql = format!(
+        "SELECT min({lo}), max({hi}) FROM {table} t
+         JOIN (SELECT DISTINCT {key} FROM {table} WHERE load_id IN ({new})) k ON {on}
+         WHERE t.load_id NOT IN ({new})"
+    );
+    let [o0, o1] = scalar_pair(ctx, &old_sql).await?;
+    Ok([n0, n1, o0, o1])
+}
+
+async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]> {
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(Error::sql("span"))?
+        .collect()
+        .await
+        .map_err(Error::sql("span"))?;
+    let mut out = [None, None];
+    if let Some(b) = batches.iter().find(|b| b.num_rows() > 0) {
+        for (i, slot) in out.iter_mut().enumerate() {
+            let c =
+                cast(b.column(i), &DataType::Int64).map_err(|e| Error::sql("span")(e.into()))?;
+            let c = c.as_primitive::<Int64Type>();
+            *slot = (!c.is_null(0)).then(|| c.value(0));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an incremental run for `feeds` can skip the models those feeds do not reach: only
+/// when the span of quarters cannot move. The untouched keys' events stay; so it holds when the
+/// touched keys' current events lie inside the last run's span, and where one of their earlier
+/// rows sat on an edge of the span (perhaps its only event there), a current one sits there
+/// still.
+async fn prune_plan(
+    ctx: &SessionContext,
+    since: i64,
+    feeds: &[String],
+    models: &[Model],
+) -> Result<Option<Pruned>> {
+    let first = labels(ctx, "SELECT min(quarter) AS q FROM indicators").await?;
+    let last = labels(ctx, "SELECT max(quarter) AS q FROM indicators").await?;
+    let (Some(p0), Some(p1)) = (
+        first.first().and_then(|q| quarter_number(q)),
+        last.first().and_then(|q| quarter_number(q)),
+    ) else {
+        return Ok(None);
+    };
+    for feed in feeds {
+        let [c0, c1, o0, o1] = event_span(ctx, since, feed).await?;
+        let inside = c0.is_none_or(|q| q >= p0) && c1.is_none_or(|q| q <= p1);
+        let bottom_kept = o0 != Some(p0) || c0 == Some(p0);
+        let top_kept = o1 != Some(p1) || c1 == Some(p1);
+        if !(inside && bottom_kept && top_kept) {
+            return Ok(None);
+        }
+    }
+    let changed: std::collections::HashSet<&str> = feeds
+        .iter()
+        .flat_map(|f| relations_of(f).iter().copied())
+        .collect();
+    let mut dirty: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for m in models {
+        if m.name == "quarters" {
+            continue;
+        }
+        if m.meta
+            .depends
+            .iter()
+            .any(|d| changed.contains(d.as_str()) || dirty.contains(d))
+        {
+            dirty.insert(m.name.clone());
+        }
+    }
+    // What the dirty models read must be there too; the output model's other marts are not
+    // needed (they are left as they are).
+    let mut run = dirty.clone();
+    for m in models.iter().rev() {
+        if !run.contains(&m.name) {
+            continue;
+        }
+        for d in &m.meta.depends {
+            let is_model = models.iter().any(|x| &x.name == d);
+            if is_model && d != "quarters" && (!m.meta.output || dirty.contains(d)) {
+                run.insert(d.clone());
+            }
+        }
+    }
+    let ids: Vec<String> = models
+        .iter()
+        .filter(|m| dirty.contains(&m.name))
+        .flat_map(|m| m.meta.indicators.iter().cloned())
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let skipped = models
+        .iter()
+        .filter(|m| !run.contains(&m.name) && m.name != "quarters")
+        .map(|m| m.name.clone())
+        .collect();
+    Ok(Some(Pruned {
+        span: (p0, p1),
+        run,
+        dirty,
+        ids,
+        skipped,
+    }))
 }
 
 async fn last_run(ctx: &SessionContext) -> Result<Option<LastRun>> {
