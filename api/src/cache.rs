@@ -45,13 +45,20 @@ impl Audience {
     }
 }
 
+/// An audience's registered, row-scoped views and the places of its scope (`None`: the
+/// province).
+pub struct AudienceCatalog {
+    pub state: SessionState,
+    pub places: Option<Places>,
+}
+
 #[derive(Default)]
 struct Inner {
     /// Bumped whenever the versions change.
     generation: u64,
     versions: Vec<(&'static str, i64)>,
     checked: Option<Instant>,
-    sessions: HashMap<Audience, (SessionState, Option<Places>)>,
+    sessions: HashMap<Audience, Arc<AudienceCatalog>>,
     responses: HashMap<(Audience, String), Bytes>,
 }
 
@@ -141,11 +148,7 @@ impl Cache {
         self.lock().versions.clone()
     }
 
-    pub fn session(
-        &self,
-        generation: u64,
-        who: &Audience,
-    ) -> Option<(SessionState, Option<Places>)> {
+    pub fn session(&self, generation: u64, who: &Audience) -> Option<Arc<AudienceCatalog>> {
         let inner = self.lock();
         (inner.generation == generation)
             .then(|| inner.sessions.get(who).cloned())
@@ -153,12 +156,7 @@ impl Cache {
     }
 
     /// Keeps a session built for `generation`, unless the warehouse has moved on since.
-    pub fn keep_session(
-        &self,
-        generation: u64,
-        who: Audience,
-        session: (SessionState, Option<Places>),
-    ) {
+    pub fn keep_session(&self, generation: u64, who: Audience, session: Arc<AudienceCatalog>) {
         let mut inner = self.lock();
         if inner.generation == generation {
             inner.sessions.insert(who, session);

@@ -10,12 +10,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use datafusion::arrow::array::RecordBatch;
-use datafusion::execution::session_state::SessionState;
 use plsw_schemas::tables;
 use serde::Deserialize;
 use utoipa::OpenApi;
 
-use crate::cache::Audience;
+use crate::cache::{Audience, AudienceCatalog};
 use crate::error::ApiError;
 use crate::tokens::{Role, TokenRecord};
 use crate::{scope, AppState, Caller};
@@ -465,40 +464,40 @@ async fn caller_session(
     state: &AppState,
     caller: &TokenRecord,
 ) -> Result<datafusion::prelude::SessionContext, ApiError> {
-    let (catalog, _) = audience_catalog(state, caller).await?;
-    plsw_query::with_memory_limit(&catalog, state.limits.memory_bytes).map_err(ApiError::internal)
+    let catalog = audience_catalog(state, caller).await?;
+    plsw_query::with_memory_limit(&catalog.state, state.limits.memory_bytes)
+        .map_err(ApiError::internal)
 }
 
-/// The caller's audience's catalog and the places of its scope (`None`: the province).
+/// The caller's audience's catalog and the places of its scope, shared (not copied) by every
+/// request of the audience until the warehouse commits.
 async fn audience_catalog(
     state: &AppState,
     caller: &TokenRecord,
-) -> Result<(SessionState, Option<scope::Places>), ApiError> {
+) -> Result<Arc<AudienceCatalog>, ApiError> {
     let generation = state.cache.generation(&state.wh).await?;
     let who = Audience::of(caller);
-    let (catalog, places) = match state.cache.session(generation, &who) {
-        Some(s) => s,
-        None => {
-            // The places of the scope, from the divisions the session reads (worked out once).
-            let places = std::sync::OnceLock::new();
-            let access = |name: &str, d: &plsw_store::Divisions| {
-                scope::access(
-                    caller,
-                    places.get_or_init(|| scope::places(caller, d)).as_ref(),
-                    name,
-                )
-            };
-            let built = plsw_query::session_state(&state.wh, &access)
-                .await
-                .map_err(ApiError::internal)?;
-            let places = places.into_inner().flatten();
-            state
-                .cache
-                .keep_session(generation, who, (built.clone(), places.clone()));
-            (built, places)
-        }
+    if let Some(found) = state.cache.session(generation, &who) {
+        return Ok(found);
+    }
+    // The places of the scope, from the divisions the session reads (worked out once).
+    let places = std::sync::OnceLock::new();
+    let access = |name: &str, d: &plsw_store::Divisions| {
+        scope::access(
+            caller,
+            places.get_or_init(|| scope::places(caller, d)).as_ref(),
+            name,
+        )
     };
-    Ok((catalog, places))
+    let built = plsw_query::session_state(&state.wh, &access)
+        .await
+        .map_err(ApiError::internal)?;
+    let catalog = Arc::new(AudienceCatalog {
+        state: built,
+        places: places.into_inner().flatten(),
+    });
+    state.cache.keep_session(generation, who, catalog.clone());
+    Ok(catalog)
 }
 
 /// Rows of a DataFrame as JSON objects.
@@ -575,7 +574,7 @@ pub(crate) async fn indicators(
             return Err(bad(&format!("{name}: a quarter such as 2025Q3")));
         }
     }
-    let (_, places) = audience_catalog(&state, &caller).await?;
+    let places = audience_catalog(&state, &caller).await?.places.clone();
     if let Some(p) = &places {
         // Asking for a place outside the scope is refused rather than answered empty.
         if q.scope.as_deref() == Some("province") {
@@ -795,7 +794,7 @@ pub(crate) async fn assessment(
         }
         Err(e) => return Err(ApiError::internal(e)),
     };
-    let (_, places) = audience_catalog(&state, &caller).await?;
+    let places = audience_catalog(&state, &caller).await?.places.clone();
     let mut meta = HeaderMap::new();
     let value = |v: String| axum::http::HeaderValue::from_str(&v).map_err(ApiError::internal);
     meta.insert("x-revision", value(p.revision.to_string())?);
@@ -859,7 +858,7 @@ async fn live_assessment(
     quarter: &str,
     kind: &str,
 ) -> Result<Response, ApiError> {
-    let (_, places) = audience_catalog(state, caller).await?;
+    let places = audience_catalog(state, caller).await?.places.clone();
     let compute = async {
         let method = plsw_assess::Method::builtin().map_err(ApiError::internal)?;
         let a = plsw_assess::compute(&state.wh, quarter, &method)
@@ -926,8 +925,9 @@ pub(crate) async fn me(
     // Same audience, other unit or role: the unit and role are part of the key.
     let key = format!("/v1/me#{}#{}", caller.unit_id, caller.role.as_str());
     cached_json(&state, &caller, key, &headers, async {
-        let (catalog, places) = audience_catalog(&state, &caller).await?;
-        let ctx = datafusion::prelude::SessionContext::new_with_state(catalog);
+        let catalog = audience_catalog(&state, &caller).await?;
+        let places = catalog.places.clone();
+        let ctx = datafusion::prelude::SessionContext::new_with_state(catalog.state.clone());
         let rows = |sql: &'static str| {
             let ctx = ctx.clone();
             async move {

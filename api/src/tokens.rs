@@ -113,16 +113,10 @@ pub fn hash(token: &str) -> String {
 /// Every token record, revoked ones included.
 pub async fn all(wh: &Warehouse) -> Result<Vec<TokenRecord>, ApiError> {
     // Only the tokens table: this runs whenever the token cache expires.
-    let table = wh.table(&TOKENS).await.map_err(ApiError::internal)?;
-    let ctx = datafusion::prelude::SessionContext::new();
-    table
-        .update_datafusion_session(&ctx.state())
+    let ctx = wh
+        .context_of(&[&TOKENS])
+        .await
         .map_err(ApiError::internal)?;
-    ctx.register_table(
-        TOKENS.name,
-        table.table_provider().await.map_err(ApiError::internal)?,
-    )
-    .map_err(ApiError::internal)?;
     let batches = ctx
         .sql("SELECT * FROM tokens ORDER BY created_at, token_id")
         .await

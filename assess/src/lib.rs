@@ -343,7 +343,7 @@ type Place = (String, String, Option<(String, String)>);
 type Values = HashMap<(String, String, String, String), Option<f64>>;
 
 async fn read_values(wh: &Warehouse, quarters: &[&str]) -> Result<Values> {
-    let ctx = wh.raw_context().await?;
+    let ctx = wh.context_of(&[&plsw_schemas::tables::INDICATORS]).await?;
     let list = quarters
         .iter()
         .map(|q| format!("'{q}'"))
@@ -383,7 +383,7 @@ async fn read_values(wh: &Warehouse, quarters: &[&str]) -> Result<Values> {
 }
 
 async fn read_quarters(wh: &Warehouse) -> Result<Vec<String>> {
-    let ctx = wh.raw_context().await?;
+    let ctx = wh.context_of(&[&plsw_schemas::tables::INDICATORS]).await?;
     let batches = ctx
         .sql("SELECT DISTINCT quarter FROM indicators ORDER BY quarter")
         .await?

@@ -134,7 +134,7 @@ pub async fn recompute(wh: &Warehouse, p: &Published) -> Result<String> {
 
 /// Every publication, in the order of quarter and revision.
 pub async fn all(wh: &Warehouse) -> Result<Vec<Published>> {
-    let ctx = wh.raw_context().await?;
+    let ctx = wh.context_of(&[&ASSESSMENTS]).await?;
     let batches = ctx
         .sql("SELECT * FROM assessments ORDER BY quarter, revision")
         .await?

@@ -300,8 +300,14 @@ impl Warehouse {
     /// A DataFusion context with every Delta table registered under its own name and nothing
     /// else: the warehouse's own bookkeeping reads. Analysts get [`crate::register_all`].
     pub async fn raw_context(&self) -> Result<SessionContext> {
+        self.context_of(tables::ALL).await
+    }
+
+    /// As [`Warehouse::raw_context`], with only `defs` registered: a read of one or two tables
+    /// (tokens, published assessments) need not open every table's log.
+    pub async fn context_of(&self, defs: &[&'static Table]) -> Result<SessionContext> {
         let ctx = SessionContext::new();
-        for t in tables::ALL {
+        for t in defs {
             let table = self.table(t).await?;
             table
                 .update_datafusion_session(&ctx.state())
