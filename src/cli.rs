@@ -307,6 +307,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             let wh = open(&location).await?;
             let t0 = std::time::Instant::now();
             let report = plsw_transform::run(&wh, plsw_transform::Options { full }).await?;
+            for s in &report.states {
+                outln!(
+                    "state    {:<18} {:>9} rows  {:>6} ms  (current rows after load #{})",
+                    s.table,
+                    s.rows,
+                    s.millis,
+                    s.seq
+                );
+            }
             for m in &report.models {
                 outln!(
                     "model    {:<18} {:>9} rows  {:>6} ms",

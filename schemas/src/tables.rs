@@ -818,6 +818,25 @@ pub const FEED_TABLES: &[&Table] = &[
     &POPULATION,
 ];
 
+/// The feed code (as in `loads.feed` and `quarantine.feed`) whose loads write each feed table.
+pub const FEED_CODES: &[(&str, &Table)] = &[
+    ("hotline", &HOTLINE_CALLS),
+    ("cases", &CASES),
+    ("work_orders", &WORK_ORDER_VERSIONS),
+    ("platforms", &PLATFORMS),
+    ("staff", &STAFF),
+    ("funding", &FUNDING),
+    ("population", &POPULATION),
+];
+
+/// The feed code whose loads write `table`, if it is a feed table.
+pub fn feed_of(table: &str) -> Option<&'static str> {
+    FEED_CODES
+        .iter()
+        .find(|(_, t)| t.name == table)
+        .map(|(f, _)| *f)
+}
+
 /// The division tables, province to village.
 pub const DIVISION_TABLES: &[&Table] = &[&CITIES, &COUNTIES, &TOWNSHIPS, &VILLAGES];
 
@@ -1057,6 +1076,16 @@ mod tests {
                 assert!(t.schema().field_with_name(k).is_ok(), "{}: key {k}", t.name);
             }
         }
+    }
+
+    #[test]
+    fn every_feed_table_has_one_feed_code() {
+        for t in FEED_TABLES {
+            assert!(feed_of(t.name).is_some(), "{}", t.name);
+        }
+        assert_eq!(FEED_CODES.len(), FEED_TABLES.len());
+        assert_eq!(feed_of("work_order_versions"), Some("work_orders"));
+        assert_eq!(feed_of("loads"), None);
     }
 
     #[test]

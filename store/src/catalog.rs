@@ -7,11 +7,13 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::ViewTable;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use plsw_schemas::tables::{self, Table, TableKind};
 
 use crate::divisions::{Divisions, PROVINCE_CODE};
@@ -20,6 +22,9 @@ use crate::store::Warehouse;
 
 /// Suffix of the view holding the current state per key of a feed table.
 pub const CURRENT_SUFFIX: &str = "_current";
+
+/// Suffix of a current state on disk, registered only in the private context of the views.
+const STATE_SUFFIX: &str = "__state";
 
 /// The loads whose rows are visible.
 const COMMITTED: &str = "SELECT load_id, load_seq FROM loads WHERE status = 'committed'";
@@ -49,6 +54,33 @@ pub async fn register_all_with(
     wh: &Warehouse,
     access: &(dyn Fn(&str, &Divisions) -> Access + Send + Sync),
 ) -> Result<Divisions> {
+    Ok(register_views(ctx, wh, access).await?.divisions)
+}
+
+/// How the `_current` view of one feed table was built.
+#[derive(Debug, Clone)]
+pub(crate) struct CurrentPlan {
+    pub table: &'static str,
+    /// The last load the state read by the view covers; none: ranked from the whole history.
+    pub state_seq: Option<i64>,
+    /// Committed loads of the feed after that state (all of them without a state).
+    pub newer_loads: usize,
+}
+
+/// What [`register_views`] registered.
+pub(crate) struct ViewPlan {
+    pub divisions: Divisions,
+    /// The greatest `load_seq` in `loads` (committed or not), 0 for none.
+    pub max_seq: i64,
+    pub current: Vec<CurrentPlan>,
+}
+
+/// [`register_all_with`], saying how each `_current` view reads.
+pub(crate) async fn register_views(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    access: &(dyn Fn(&str, &Divisions) -> Access + Send + Sync),
+) -> Result<ViewPlan> {
     let private = wh.raw_context().await?;
     let divisions = Divisions::from_context(&private, wh).await?;
     for t in tables::ALL {
@@ -57,6 +89,8 @@ pub async fn register_all_with(
             .update_datafusion_session(&ctx.state())
             .map_err(crate::error::Error::delta(t.name))?;
     }
+    let loads = load_list(&private).await?;
+    let max_seq = loads.iter().map(|l| l.seq).max().unwrap_or(0);
     let mut views: Vec<(String, String)> = vec![
         ("loads".into(), "SELECT * FROM loads".into()),
         ("indicators".into(), "SELECT * FROM indicators".into()),
@@ -67,9 +101,34 @@ pub async fn register_all_with(
             format!("SELECT q.* FROM quarantine q WHERE q.load_id IN (SELECT load_id FROM ({COMMITTED}))"),
         ),
     ];
+    let mut current = Vec::new();
     for t in tables::FEED_TABLES {
         views.push((t.name.to_string(), history_sql(t)));
-        views.push((format!("{}{CURRENT_SUFFIX}", t.name), current_sql(t)));
+        let feed = tables::feed_of(t.name).unwrap_or(t.name);
+        let state = wh.state_for(t, max_seq);
+        let since = state.as_ref().map_or(i64::MIN, |s| s.seq);
+        let newer: Vec<&str> = loads
+            .iter()
+            .filter(|l| l.committed && l.feed == feed && l.seq > since)
+            .map(|l| l.id.as_str())
+            .collect();
+        let sql = match &state {
+            Some(s) => {
+                let name = format!("{}{STATE_SUFFIX}", t.name);
+                let path = s.path.to_string_lossy();
+                private
+                    .register_parquet(name.as_str(), path.as_ref(), ParquetReadOptions::default())
+                    .await?;
+                current_from_state_sql(t, &name, &newer)
+            }
+            None => current_sql(t),
+        };
+        current.push(CurrentPlan {
+            table: t.name,
+            state_seq: state.map(|s| s.seq),
+            newer_loads: newer.len(),
+        });
+        views.push((format!("{}{CURRENT_SUFFIX}", t.name), sql));
     }
     for (name, sql) in views {
         let sql = match access(&name, &divisions) {
@@ -97,7 +156,43 @@ pub async fn register_all_with(
          UNION ALL SELECT code, name, 'village', township_code, kind FROM villages"
     ))
     .await?;
-    Ok(divisions)
+    Ok(ViewPlan {
+        divisions,
+        max_seq,
+        current,
+    })
+}
+
+/// One row of `loads`, as the views need it.
+struct LoadRow {
+    id: String,
+    feed: String,
+    seq: i64,
+    committed: bool,
+}
+
+async fn load_list(private: &SessionContext) -> Result<Vec<LoadRow>> {
+    let batches = private
+        .sql("SELECT load_id, feed, load_seq, status = 'committed' FROM loads")
+        .await?
+        .collect()
+        .await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let ids = crate::store::utf8(b.column(0))?;
+        let feeds = crate::store::utf8(b.column(1))?;
+        let seqs = b.column(2).as_primitive::<Int64Type>();
+        let committed = b.column(3).as_boolean();
+        for i in 0..b.num_rows() {
+            out.push(LoadRow {
+                id: ids.value(i).to_string(),
+                feed: feeds.value(i).to_string(),
+                seq: seqs.value(i),
+                committed: committed.value(i),
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn column_list(t: &Table, alias: &str) -> String {
@@ -120,6 +215,12 @@ fn history_sql(t: &Table) -> String {
 /// The current state per key: the row of the latest committed load, the later record within a
 /// file. For a snapshot, the current state is per `as_of`: the rows of the last load of that date.
 fn current_sql(t: &Table) -> String {
+    ranked_sql(t, COMMITTED, "")
+}
+
+/// [`current_sql`] over the loads of `loads` (a query of `load_id, load_seq`), with `restrict`
+/// (empty, or ` WHERE …` over the raw rows `r`).
+fn ranked_sql(t: &Table, loads: &str, restrict: &str) -> String {
     let cols = column_list(t, "r");
     let key = t
         .key
@@ -130,7 +231,7 @@ fn current_sql(t: &Table) -> String {
     let ranked = |partition: String, extra_from: &str| {
         format!(
             "SELECT {cols}, row_number() OVER (PARTITION BY {partition} ORDER BY l.load_seq DESC, r.record DESC) AS rn_
-             FROM {name} r JOIN ({COMMITTED}) l ON r.load_id = l.load_id{extra_from}",
+             FROM {name} r JOIN ({loads}) l ON r.load_id = l.load_id{extra_from}{restrict}",
             name = t.name
         )
     };
@@ -153,6 +254,57 @@ fn current_sql(t: &Table) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     format!("SELECT {outer} FROM ({inner}) WHERE rn_ = 1")
+}
+
+/// The current state per key from a state on disk (registered as `state`) and the committed
+/// loads after it (`newer`, listed so that the scans skip every other load's files): the state's
+/// rows whose key (for a snapshot: whose date) none of those loads brings, and the newest of
+/// theirs as in [`current_sql`].
+fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
+    let outer = |alias: &str| {
+        t.stored_columns()
+            .iter()
+            .map(|c| format!("{alias}{}", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if newer.is_empty() {
+        return format!("SELECT {} FROM {state} s", outer("s."));
+    }
+    let ids = newer
+        .iter()
+        .map(|id| format!("'{}'", id.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let name = t.name;
+    // The newest rows among the newer loads only: the same ranking, over their rows.
+    let ranked = ranked_sql(
+        t,
+        &format!("{COMMITTED} AND load_id IN ({ids})"),
+        &format!(" WHERE r.load_id IN ({ids})"),
+    );
+    let kept = match t.kind {
+        TableKind::Snapshot => format!(
+            "SELECT {} FROM {state} s WHERE s.as_of NOT IN
+             (SELECT as_of FROM loads WHERE load_id IN ({ids}) AND as_of IS NOT NULL)",
+            outer("s.")
+        ),
+        _ => {
+            let key = t.key.join(", ");
+            let on = t
+                .key
+                .iter()
+                .map(|k| format!("s.{k} = n.{k}"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            format!(
+                "SELECT {} FROM {state} s LEFT ANTI JOIN
+                 (SELECT DISTINCT {key} FROM {name} WHERE load_id IN ({ids})) n ON {on}",
+                outer("s.")
+            )
+        }
+    };
+    format!("{ranked} UNION ALL {kept}")
 }
 
 /// The batch with a schema whose fields carry no metadata.

@@ -35,6 +35,10 @@ pub enum Error {
     #[error(transparent)]
     DataFusion(Box<datafusion::error::DataFusionError>),
 
+    /// Writing a current state (a cache beside the tables, see `states`) failed.
+    #[error("current state of {table}: {message}")]
+    State { table: String, message: String },
+
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,

@@ -14,9 +14,11 @@
 mod catalog;
 mod divisions;
 mod error;
+mod states;
 mod store;
 
 pub use catalog::{register_all, register_all_with, without_metadata, Access, CURRENT_SUFFIX};
 pub use divisions::{Divisions, PROVINCE_CODE};
 pub use error::{Error, Result};
+pub use states::{refresh as refresh_states, Refreshed, StateFile, STATES_DIR};
 pub use store::{LoadBook, LoadRecord, Staged, TableWriter, Warehouse};

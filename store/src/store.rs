@@ -45,6 +45,8 @@ pub struct Warehouse {
     cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
     /// Versions to read instead of the latest ([`Warehouse::at`]); such a warehouse is read-only.
     pin: Option<Arc<HashMap<String, i64>>>,
+    /// Whether `_current` views read the current states kept on disk (`states`).
+    states: bool,
 }
 
 impl Warehouse {
@@ -60,6 +62,7 @@ impl Warehouse {
             storage_options: HashMap::new(),
             cache: Arc::default(),
             pin: None,
+            states: true,
         };
         for t in tables::ALL {
             wh.table(t).await?;
@@ -92,7 +95,27 @@ impl Warehouse {
             pin: Some(Arc::new(
                 versions.iter().map(|(t, v)| (t.to_string(), *v)).collect(),
             )),
+            states: self.states,
         }
+    }
+
+    /// The same warehouse with every `_current` view ranked from the whole history, ignoring the
+    /// current states on disk: the reference the states are tested against.
+    pub fn without_states(&self) -> Warehouse {
+        Warehouse {
+            states: false,
+            ..self.clone()
+        }
+    }
+
+    /// Whether `_current` views may read the current states on disk.
+    pub(crate) fn uses_states(&self) -> bool {
+        self.states
+    }
+
+    /// Whether this warehouse is pinned at past versions (and so read-only).
+    pub fn is_pinned(&self) -> bool {
+        self.pin.is_some()
     }
 
     /// Refuses writes to a pinned warehouse.

@@ -120,6 +120,12 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn open(wh: &Path) -> Session {
+        Session::open_with(wh, true)
+    }
+
+    /// As [`Session::open`]; `states: false` ranks every `_current` view from the whole
+    /// history instead of reading the current states kept on disk.
+    pub(crate) fn open_with(wh: &Path, states: bool) -> Session {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -128,6 +134,7 @@ impl Session {
             let wh = Warehouse::open(wh.to_str().unwrap())
                 .await
                 .expect("open warehouse");
+            let wh = if states { wh } else { wh.without_states() };
             plsw_query::session(&wh).await.expect("session")
         });
         Session { rt, ctx }
@@ -158,6 +165,41 @@ pub(crate) fn query(wh: &Path, sql: &str) -> String {
 /// A single value of a one-row, one-column query.
 pub(crate) fn scalar(wh: &Path, sql: &str) -> String {
     Session::open(wh).scalar(sql)
+}
+
+/// Every `_current` view read through the current states on disk equals the same view ranked
+/// from the whole history; returns how many feed tables had a state to compare.
+pub(crate) fn assert_states_agree(wh: &Path) -> usize {
+    let (with, without) = (Session::open_with(wh, true), Session::open_with(wh, false));
+    let mut states = 0;
+    for t in plsw_schemas::tables::FEED_TABLES {
+        let cols = t.stored_columns();
+        let order: Vec<String> = (1..=cols.len()).map(|i| i.to_string()).collect();
+        let sql = format!(
+            "SELECT * FROM {}_current ORDER BY {}",
+            t.name,
+            order.join(", ")
+        );
+        let (a, b) = (with.query(&sql), without.query(&sql));
+        assert!(
+            a == b,
+            "{}_current differs with the state ({} lines) and without ({} lines)",
+            t.name,
+            a.lines().count(),
+            b.lines().count()
+        );
+        let dir = wh.join(plsw_store::STATES_DIR);
+        let has_state = std::fs::read_dir(&dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{}-", t.name))
+                    && std::fs::read_dir(e.path()).is_ok_and(|f| f.count() > 0)
+            })
+        });
+        states += usize::from(has_state);
+    }
+    states
 }
 
 /// Every visible row of every table, in a canonical order, without the columns that record

@@ -338,6 +338,7 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
             &d("staff/2025-03-31.csv"),
         ],
     );
+    assert_eq!(assert_states_agree(&wh), 0, "no state before the first run");
     let first = transform(&wh, &[]);
     assert!(first.starts_with("full run (first run)"), "{first}");
     // 2. The second half-year of calls: from 2025Q3 on.
@@ -350,6 +351,9 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
             &d("hotline/calls-2025-1*.csv"),
         ],
     );
+    // The states of the last run, and the loads since: read together, as ranked from history
+    // (no work orders or funding yet: five feeds have a state).
+    assert_eq!(assert_states_agree(&wh), 5);
     let second = transform(&wh, &[]);
     assert!(
         second.starts_with("incremental run (new loads: hotline from 2025Q3)"),
@@ -393,12 +397,14 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
             ],
         );
     }
+    assert_eq!(assert_states_agree(&wh), 5);
     let third = transform(&wh, &[]);
     assert!(third.starts_with("incremental run (new loads: "), "{third}");
     assert!(third.contains("work_orders from 2025Q1"), "{third}");
     // 4. A re-export of a February file with one call moved to the other city: 2025Q1 again.
     let reexport = reexport_moving_one_call(&data, "2025-02-03", tmp.path());
     ok(&wh, &["ingest", "hotline", reexport.to_str().unwrap()]);
+    assert_eq!(assert_states_agree(&wh), 7);
     let fourth = transform(&wh, &[]);
     assert!(
         fourth.starts_with("incremental run (new loads: hotline from 2025Q1)"),
@@ -409,6 +415,7 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
     //    the hotline's models run and only its indicators are replaced.
     let reexport = reexport_moving_one_call(&data, "2025-06-10", tmp.path());
     ok(&wh, &["ingest", "hotline", reexport.to_str().unwrap()]);
+    assert_eq!(assert_states_agree(&wh), 7);
     let fifth = transform(&wh, &[]);
     assert!(
         fifth.starts_with("incremental run (new loads: hotline from 2025Q2)"),
@@ -447,6 +454,7 @@ fn incremental_runs_in_several_steps_equal_a_full_run() {
             &d("staff/2025-06-30.csv"),
         ],
     );
+    assert_eq!(assert_states_agree(&wh), 7);
     let sixth = transform(&wh, &[]);
     assert!(
         sixth.starts_with("incremental run (new loads: staff from 2025Q3)"),

@@ -56,7 +56,21 @@ w AS (
   FROM grid g LEFT JOIN agg a ON a.q = g.q AND a.scope = g.scope AND a.code = g.code
   WHERE g.scope IN ('city', 'province')
 )
-SELECT q, quarter, scope, code, 'balance.lawyers_per_10k_cv' AS indicator,
-  ratio(lawyers_sd, lawyers_mean) AS value, lawyers_sd AS numerator, lawyers_mean AS denominator FROM w
-UNION ALL SELECT q, quarter, scope, code, 'balance.cases_per_10k_cv', ratio(cases_sd, cases_mean), cases_sd, cases_mean FROM w
-UNION ALL SELECT q, quarter, scope, code, 'balance.urban_rural_lawyer_ratio', ratio(urban, rural), urban, rural FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'balance.lawyers_per_10k_cv' THEN ratio(lawyers_sd, lawyers_mean)
+    WHEN 'balance.cases_per_10k_cv' THEN ratio(cases_sd, cases_mean)
+    WHEN 'balance.urban_rural_lawyer_ratio' THEN ratio(urban, rural)
+  END AS value,
+  CASE i.indicator
+    WHEN 'balance.lawyers_per_10k_cv' THEN lawyers_sd
+    WHEN 'balance.cases_per_10k_cv' THEN cases_sd
+    WHEN 'balance.urban_rural_lawyer_ratio' THEN urban
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'balance.lawyers_per_10k_cv' THEN lawyers_mean
+    WHEN 'balance.cases_per_10k_cv' THEN cases_mean
+    WHEN 'balance.urban_rural_lawyer_ratio' THEN rural
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('balance.lawyers_per_10k_cv'), ('balance.cases_per_10k_cv'), ('balance.urban_rural_lawyer_ratio'))) i

@@ -61,12 +61,27 @@ w AS (
   LEFT JOIN closed c ON c.q = g.q AND c.scope = g.scope AND c.code = g.code
   LEFT JOIN population_q p ON p.q = g.q AND p.scope = g.scope AND p.code = g.code
 )
-SELECT q, quarter, scope, code, 'cases.accepted.mediation' AS indicator, mediation AS value,
-  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.notarization', notarization, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.legal_aid', legal_aid, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.accepted.judicial_appraisal', judicial_appraisal, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.mediation_success_rate', ratio(success, decided), success, decided FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.migrant_legal_aid', migrant_legal_aid, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.wage_recovered_yuan', wages, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'cases.per_10k', ratio(all_cases, population) * 10000.0, all_cases, population FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'cases.accepted.mediation' THEN mediation
+    WHEN 'cases.accepted.notarization' THEN notarization
+    WHEN 'cases.accepted.legal_aid' THEN legal_aid
+    WHEN 'cases.accepted.judicial_appraisal' THEN judicial_appraisal
+    WHEN 'cases.mediation_success_rate' THEN ratio(success, decided)
+    WHEN 'cases.migrant_legal_aid' THEN migrant_legal_aid
+    WHEN 'cases.wage_recovered_yuan' THEN wages
+    WHEN 'cases.per_10k' THEN ratio(all_cases, population) * 10000.0
+  END AS value,
+  CASE i.indicator
+    WHEN 'cases.mediation_success_rate' THEN success
+    WHEN 'cases.per_10k' THEN all_cases
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'cases.mediation_success_rate' THEN decided
+    WHEN 'cases.per_10k' THEN population
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES
+  ('cases.accepted.mediation'), ('cases.accepted.notarization'), ('cases.accepted.legal_aid'),
+  ('cases.accepted.judicial_appraisal'), ('cases.mediation_success_rate'), ('cases.migrant_legal_aid'),
+  ('cases.wage_recovered_yuan'), ('cases.per_10k'))) i

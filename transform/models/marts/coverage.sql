@@ -118,50 +118,37 @@ w AS (
   LEFT JOIN township_agg t ON t.q = g.q AND t.scope = g.scope AND t.code = g.code
   LEFT JOIN village_agg v ON v.q = g.q AND v.scope = g.scope AND v.code = g.code
 )
-SELECT q, quarter, scope, code, 'coverage.county_center' AS indicator,
-  CASE WHEN has_platforms THEN ratio(county_centers, counties) END AS value,
-  CASE WHEN has_platforms THEN county_centers END AS numerator,
-  CASE WHEN has_platforms THEN counties END AS denominator
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.city_center',
-  CASE WHEN has_platforms THEN ratio(city_centers, cities) END,
-  CASE WHEN has_platforms THEN city_centers END,
-  CASE WHEN has_platforms THEN cities END
-FROM w WHERE scope IN ('city', 'province')
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.township_build_rate',
-  CASE WHEN has_platforms THEN ratio(townships_built, townships) END,
-  CASE WHEN has_platforms THEN townships_built END,
-  CASE WHEN has_platforms THEN townships END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.township_operating_rate',
-  CASE WHEN has_platforms THEN ratio(townships_operating, townships) END,
-  CASE WHEN has_platforms THEN townships_operating END,
-  CASE WHEN has_platforms THEN townships END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.village_build_rate',
-  CASE WHEN has_platforms THEN ratio(villages_built, villages) END,
-  CASE WHEN has_platforms THEN villages_built END,
-  CASE WHEN has_platforms THEN villages END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.village_adviser_rate',
-  CASE WHEN has_staff THEN ratio(villages_adviser, villages) END,
-  CASE WHEN has_staff THEN villages_adviser END,
-  CASE WHEN has_staff THEN villages END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.notary_settled',
-  CASE WHEN has_platforms THEN ratio(notary, seats) END,
-  CASE WHEN has_platforms THEN notary END,
-  CASE WHEN has_platforms THEN seats END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'coverage.equipment_complete',
-  CASE WHEN has_platforms THEN ratio(equipped, seats) END,
-  CASE WHEN has_platforms THEN equipped END,
-  CASE WHEN has_platforms THEN seats END
-FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'coverage.county_center' THEN CASE WHEN has_platforms THEN ratio(county_centers, counties) END
+    WHEN 'coverage.city_center' THEN CASE WHEN has_platforms THEN ratio(city_centers, cities) END
+    WHEN 'coverage.township_build_rate' THEN CASE WHEN has_platforms THEN ratio(townships_built, townships) END
+    WHEN 'coverage.township_operating_rate' THEN CASE WHEN has_platforms THEN ratio(townships_operating, townships) END
+    WHEN 'coverage.village_build_rate' THEN CASE WHEN has_platforms THEN ratio(villages_built, villages) END
+    WHEN 'coverage.village_adviser_rate' THEN CASE WHEN has_staff THEN ratio(villages_adviser, villages) END
+    WHEN 'coverage.notary_settled' THEN CASE WHEN has_platforms THEN ratio(notary, seats) END
+    WHEN 'coverage.equipment_complete' THEN CASE WHEN has_platforms THEN ratio(equipped, seats) END
+  END AS value,
+  CASE i.indicator
+    WHEN 'coverage.county_center' THEN CASE WHEN has_platforms THEN county_centers END
+    WHEN 'coverage.city_center' THEN CASE WHEN has_platforms THEN city_centers END
+    WHEN 'coverage.township_build_rate' THEN CASE WHEN has_platforms THEN townships_built END
+    WHEN 'coverage.township_operating_rate' THEN CASE WHEN has_platforms THEN townships_operating END
+    WHEN 'coverage.village_build_rate' THEN CASE WHEN has_platforms THEN villages_built END
+    WHEN 'coverage.village_adviser_rate' THEN CASE WHEN has_staff THEN villages_adviser END
+    WHEN 'coverage.notary_settled' THEN CASE WHEN has_platforms THEN notary END
+    WHEN 'coverage.equipment_complete' THEN CASE WHEN has_platforms THEN equipped END
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'coverage.county_center' THEN CASE WHEN has_platforms THEN counties END
+    WHEN 'coverage.city_center' THEN CASE WHEN has_platforms THEN cities END
+    WHEN 'coverage.township_build_rate' THEN CASE WHEN has_platforms THEN townships END
+    WHEN 'coverage.township_operating_rate' THEN CASE WHEN has_platforms THEN townships END
+    WHEN 'coverage.village_build_rate' THEN CASE WHEN has_platforms THEN villages END
+    WHEN 'coverage.village_adviser_rate' THEN CASE WHEN has_staff THEN villages END
+    WHEN 'coverage.notary_settled' THEN CASE WHEN has_platforms THEN seats END
+    WHEN 'coverage.equipment_complete' THEN CASE WHEN has_platforms THEN seats END
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('coverage.county_center'), ('coverage.city_center'), ('coverage.township_build_rate'), ('coverage.township_operating_rate'), ('coverage.village_build_rate'), ('coverage.village_adviser_rate'), ('coverage.notary_settled'), ('coverage.equipment_complete'))) i
+WHERE i.indicator <> 'coverage.city_center' OR w.scope IN ('city', 'province')

@@ -49,8 +49,22 @@ w AS (
   LEFT JOIN cases c ON c.q = g.q AND c.scope = g.scope AND c.code = g.code
     AND c.indicator = 'cases.accepted.legal_aid'
 )
-SELECT q, quarter, scope, code, 'funding.total_yuan' AS indicator, total AS value,
-  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator FROM w
-UNION ALL SELECT q, quarter, scope, code, 'funding.per_capita_yuan', ratio(total, population), total, population FROM w
-UNION ALL SELECT q, quarter, scope, code, 'funding.in_budget_share', ratio(in_budget, total), in_budget, total FROM w
-UNION ALL SELECT q, quarter, scope, code, 'funding.legal_aid_per_case_yuan', ratio(legal_aid, legal_aid_cases), legal_aid, legal_aid_cases FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'funding.total_yuan' THEN total
+    WHEN 'funding.per_capita_yuan' THEN ratio(total, population)
+    WHEN 'funding.in_budget_share' THEN ratio(in_budget, total)
+    WHEN 'funding.legal_aid_per_case_yuan' THEN ratio(legal_aid, legal_aid_cases)
+  END AS value,
+  CASE i.indicator
+    WHEN 'funding.per_capita_yuan' THEN total
+    WHEN 'funding.in_budget_share' THEN in_budget
+    WHEN 'funding.legal_aid_per_case_yuan' THEN legal_aid
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'funding.per_capita_yuan' THEN population
+    WHEN 'funding.in_budget_share' THEN total
+    WHEN 'funding.legal_aid_per_case_yuan' THEN legal_aid_cases
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('funding.total_yuan'), ('funding.per_capita_yuan'), ('funding.in_budget_share'), ('funding.legal_aid_per_case_yuan'))) i

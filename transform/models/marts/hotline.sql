@@ -62,17 +62,36 @@ callers AS (
 by_caller AS (
   SELECT q, scope, code, count(*) AS calls FROM callers GROUP BY q, scope, code
 )
-SELECT q, quarter, scope, code, 'hotline.inbound' AS indicator, inbound AS value,
-  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.answered', answered, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.short_abandoned', short_abandoned, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.answer_rate',
-  ratio(answered, inbound - short_abandoned), answered, inbound - short_abandoned FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.evaluation_rate', ratio(rated, answered), rated, answered FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.satisfaction_rate', ratio(satisfied, rated), satisfied, rated FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.service_level_20s', ratio(within_20s, answered), within_20s, answered FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.avg_wait_s', ratio(wait_sum, answered), wait_sum, answered FROM w
-UNION ALL SELECT q, quarter, scope, code, 'hotline.avg_talk_s', ratio(talk_sum, answered), talk_sum, answered FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'hotline.inbound' THEN inbound
+    WHEN 'hotline.answered' THEN answered
+    WHEN 'hotline.short_abandoned' THEN short_abandoned
+    WHEN 'hotline.answer_rate' THEN ratio(answered, inbound - short_abandoned)
+    WHEN 'hotline.evaluation_rate' THEN ratio(rated, answered)
+    WHEN 'hotline.satisfaction_rate' THEN ratio(satisfied, rated)
+    WHEN 'hotline.service_level_20s' THEN ratio(within_20s, answered)
+    WHEN 'hotline.avg_wait_s' THEN ratio(wait_sum, answered)
+    WHEN 'hotline.avg_talk_s' THEN ratio(talk_sum, answered)
+  END AS value,
+  CASE i.indicator
+    WHEN 'hotline.answer_rate' THEN answered
+    WHEN 'hotline.evaluation_rate' THEN rated
+    WHEN 'hotline.satisfaction_rate' THEN satisfied
+    WHEN 'hotline.service_level_20s' THEN within_20s
+    WHEN 'hotline.avg_wait_s' THEN wait_sum
+    WHEN 'hotline.avg_talk_s' THEN talk_sum
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'hotline.answer_rate' THEN inbound - short_abandoned
+    WHEN 'hotline.evaluation_rate' THEN answered
+    WHEN 'hotline.satisfaction_rate' THEN rated
+    WHEN 'hotline.service_level_20s' THEN answered
+    WHEN 'hotline.avg_wait_s' THEN answered
+    WHEN 'hotline.avg_talk_s' THEN answered
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('hotline.inbound'), ('hotline.answered'), ('hotline.short_abandoned'), ('hotline.answer_rate'), ('hotline.evaluation_rate'), ('hotline.satisfaction_rate'), ('hotline.service_level_20s'), ('hotline.avg_wait_s'), ('hotline.avg_talk_s'))) i
 UNION ALL
 SELECT g.q, g.quarter, g.scope, g.code, 'hotline.calls_per_10k',
   ratio(CAST(coalesce(c.calls, 0) AS DOUBLE), p.population) * 10000.0,

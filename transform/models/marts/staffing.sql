@@ -63,29 +63,23 @@ w AS (
   LEFT JOIN blank_agg b ON b.q = g.q AND b.scope = g.scope AND b.code = g.code
   LEFT JOIN population_q pop ON pop.q = g.q AND pop.scope = g.scope AND pop.code = g.code
 )
-SELECT q, quarter, scope, code, 'staff.mediators' AS indicator,
-  CASE WHEN has_staff THEN mediators END AS value,
-  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'staff.full_time_mediator_share',
-  CASE WHEN has_staff THEN ratio(full_time_mediators, mediators) END,
-  CASE WHEN has_staff THEN full_time_mediators END,
-  CASE WHEN has_staff THEN mediators END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'staff.lawyers_per_10k',
-  CASE WHEN has_staff THEN ratio(lawyers, population) * 10000.0 END,
-  CASE WHEN has_staff THEN lawyers END,
-  CASE WHEN has_staff THEN population END
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'staff.village_advisers',
-  CASE WHEN has_staff THEN advisers END, NULL, NULL
-FROM w
-UNION ALL
-SELECT q, quarter, scope, code, 'staff.notary_blank',
-  CASE WHEN has_staff THEN ratio(blank, counties) END,
-  CASE WHEN has_staff THEN blank END,
-  CASE WHEN has_staff THEN counties END
-FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'staff.mediators' THEN CASE WHEN has_staff THEN mediators END
+    WHEN 'staff.full_time_mediator_share' THEN CASE WHEN has_staff THEN ratio(full_time_mediators, mediators) END
+    WHEN 'staff.lawyers_per_10k' THEN CASE WHEN has_staff THEN ratio(lawyers, population) * 10000.0 END
+    WHEN 'staff.village_advisers' THEN CASE WHEN has_staff THEN advisers END
+    WHEN 'staff.notary_blank' THEN CASE WHEN has_staff THEN ratio(blank, counties) END
+  END AS value,
+  CASE i.indicator
+    WHEN 'staff.full_time_mediator_share' THEN CASE WHEN has_staff THEN full_time_mediators END
+    WHEN 'staff.lawyers_per_10k' THEN CASE WHEN has_staff THEN lawyers END
+    WHEN 'staff.notary_blank' THEN CASE WHEN has_staff THEN blank END
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'staff.full_time_mediator_share' THEN CASE WHEN has_staff THEN mediators END
+    WHEN 'staff.lawyers_per_10k' THEN CASE WHEN has_staff THEN population END
+    WHEN 'staff.notary_blank' THEN CASE WHEN has_staff THEN counties END
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('staff.mediators'), ('staff.full_time_mediator_share'), ('staff.lawyers_per_10k'), ('staff.village_advisers'), ('staff.notary_blank'))) i

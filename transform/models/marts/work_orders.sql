@@ -61,11 +61,24 @@ w AS (
   LEFT JOIN closed cl ON cl.q = g.q AND cl.scope = g.scope AND cl.code = g.code
   LEFT JOIN backlog b ON b.q = g.q AND b.scope = g.scope AND b.code = g.code
 )
-SELECT q, quarter, scope, code, 'workorders.created' AS indicator, created AS value,
-  CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.green_channel', green, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.closed', closed, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.on_time_rate', ratio(on_time, closed), on_time, closed FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.median_close_hours', median_hours, NULL, closed FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.backlog', backlog, NULL, NULL FROM w
-UNION ALL SELECT q, quarter, scope, code, 'workorders.satisfaction_rate', ratio(satisfied, rated), satisfied, rated FROM w
+-- One pass over w (a UNION ALL of one SELECT per indicator would compute w once per branch).
+SELECT w.q, w.quarter, w.scope, w.code, i.indicator,
+  CASE i.indicator
+    WHEN 'workorders.created' THEN created
+    WHEN 'workorders.green_channel' THEN green
+    WHEN 'workorders.closed' THEN closed
+    WHEN 'workorders.on_time_rate' THEN ratio(on_time, closed)
+    WHEN 'workorders.median_close_hours' THEN median_hours
+    WHEN 'workorders.backlog' THEN backlog
+    WHEN 'workorders.satisfaction_rate' THEN ratio(satisfied, rated)
+  END AS value,
+  CASE i.indicator
+    WHEN 'workorders.on_time_rate' THEN on_time
+    WHEN 'workorders.satisfaction_rate' THEN satisfied
+  END AS numerator,
+  CASE i.indicator
+    WHEN 'workorders.on_time_rate' THEN closed
+    WHEN 'workorders.median_close_hours' THEN closed
+    WHEN 'workorders.satisfaction_rate' THEN rated
+  END AS denominator
+FROM w CROSS JOIN (SELECT column1 AS indicator FROM (VALUES ('workorders.created'), ('workorders.green_channel'), ('workorders.closed'), ('workorders.on_time_rate'), ('workorders.median_close_hours'), ('workorders.backlog'), ('workorders.satisfaction_rate'))) i
