@@ -57,22 +57,12 @@ pub async fn register_all_with(
     Ok(register_views(ctx, wh, access).await?.divisions)
 }
 
-/// How the `_current` view of one feed table was built.
-#[derive(Debug, Clone)]
-pub(crate) struct CurrentPlan {
-    pub table: &'static str,
-    /// The last load the state read by the view covers; none: ranked from the whole history.
-    pub state_seq: Option<i64>,
-    /// Committed loads of the feed after that state (all of them without a state).
-    pub newer_loads: usize,
-}
-
 /// What [`register_views`] registered.
 pub(crate) struct ViewPlan {
     pub divisions: Divisions,
-    /// The greatest `load_seq` in `loads` (committed or not), 0 for none.
+    /// The greatest `load_seq` in `loads` (committed or not), 0 for none: the states written
+    /// from these views cover every load up to it.
     pub max_seq: i64,
-    pub current: Vec<CurrentPlan>,
 }
 
 /// [`register_all_with`], saying how each `_current` view reads.
@@ -101,7 +91,6 @@ pub(crate) async fn register_views(
             format!("SELECT q.* FROM quarantine q WHERE q.load_id IN (SELECT load_id FROM ({COMMITTED}))"),
         ),
     ];
-    let mut current = Vec::new();
     for t in tables::FEED_TABLES {
         views.push((t.name.to_string(), history_sql(t)));
         let feed = tables::feed_of(t.name).unwrap_or(t.name);
@@ -123,11 +112,6 @@ pub(crate) async fn register_views(
             }
             None => current_sql(t),
         };
-        current.push(CurrentPlan {
-            table: t.name,
-            state_seq: state.map(|s| s.seq),
-            newer_loads: newer.len(),
-        });
         views.push((format!("{}{CURRENT_SUFFIX}", t.name), sql));
     }
     for (name, sql) in views {
@@ -156,24 +140,22 @@ pub(crate) async fn register_views(
          UNION ALL SELECT code, name, 'village', township_code, kind FROM villages"
     ))
     .await?;
-    Ok(ViewPlan {
-        divisions,
-        max_seq,
-        current,
-    })
+    Ok(ViewPlan { divisions, max_seq })
 }
 
-/// One row of `loads`, as the views need it.
-struct LoadRow {
-    id: String,
-    feed: String,
-    seq: i64,
-    committed: bool,
+/// One row of `loads`, as the views and the states need it.
+pub(crate) struct LoadRow {
+    pub id: String,
+    pub feed: String,
+    pub seq: i64,
+    pub committed: bool,
+    pub rows_accepted: i64,
 }
 
-async fn load_list(private: &SessionContext) -> Result<Vec<LoadRow>> {
+/// Every row of `loads` in `private` (a context with `loads` registered).
+pub(crate) async fn load_list(private: &SessionContext) -> Result<Vec<LoadRow>> {
     let batches = private
-        .sql("SELECT load_id, feed, load_seq, status = 'committed' FROM loads")
+        .sql("SELECT load_id, feed, load_seq, status = 'committed', rows_accepted FROM loads")
         .await?
         .collect()
         .await?;
@@ -183,12 +165,14 @@ async fn load_list(private: &SessionContext) -> Result<Vec<LoadRow>> {
         let feeds = crate::store::utf8(b.column(1))?;
         let seqs = b.column(2).as_primitive::<Int64Type>();
         let committed = b.column(3).as_boolean();
+        let accepted = b.column(4).as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
             out.push(LoadRow {
                 id: ids.value(i).to_string(),
                 feed: feeds.value(i).to_string(),
                 seq: seqs.value(i),
                 committed: committed.value(i),
+                rows_accepted: accepted.value(i),
             });
         }
     }

@@ -115,27 +115,56 @@ fn list(dir: &Path) -> Vec<StateFile> {
     out
 }
 
-/// Writes a new state for every feed table whose current rows changed since its newest state
-/// (committed loads after it), from the `_current` views, and drops all but the newest few.
-/// Returns what it wrote. Nothing happens on a pinned or non-local warehouse.
+/// A state is rewritten once the loads after it hold this share of its rows (1/10)…
+const REWRITE_SHARE: i64 = 10;
+/// …or once this many loads came after it (the views list them by id).
+const REWRITE_LOADS: usize = 64;
+
+/// Brings the states up to date where it pays: a feed table with committed loads and no state
+/// gets one; a state gets rewritten once the loads after it are many (see [`REWRITE_SHARE`] and
+/// [`REWRITE_LOADS`]). Below that, the views read the state and rank the few newer rows, which
+/// costs less than writing the state again. Drops all but the newest few states. Returns what
+/// it wrote; nothing happens on a pinned or non-local warehouse.
 pub async fn refresh(wh: &Warehouse) -> Result<Vec<Refreshed>> {
     if wh.is_pinned() {
+        return Ok(Vec::new());
+    }
+    let book = wh.context_of(&[&tables::LOADS]).await?;
+    let loads = crate::catalog::load_list(&book).await?;
+    let max_seq = loads.iter().map(|l| l.seq).max().unwrap_or(0);
+    let mut due: Vec<(&'static Table, PathBuf, Option<i64>)> = Vec::new();
+    for t in tables::FEED_TABLES {
+        let Some(dir) = wh.states_dir(t) else {
+            continue;
+        };
+        let feed = tables::feed_of(t.name).unwrap_or(t.name);
+        let state = wh.state_for(t, max_seq);
+        let since = state.as_ref().map_or(i64::MIN, |s| s.seq);
+        let newer: Vec<_> = loads
+            .iter()
+            .filter(|l| l.committed && l.feed == feed && l.seq > since)
+            .collect();
+        if newer.is_empty() {
+            continue;
+        }
+        let rows: i64 = newer.iter().map(|l| l.rows_accepted).sum();
+        let rewrite = match &state {
+            None => true,
+            Some(s) => {
+                newer.len() >= REWRITE_LOADS || rows * REWRITE_SHARE >= state_rows(t, &s.path)?
+            }
+        };
+        if rewrite {
+            due.push((t, dir, state.map(|s| s.seq)));
+        }
+    }
+    if due.is_empty() {
         return Ok(Vec::new());
     }
     let ctx = SessionContext::new();
     let plan = crate::catalog::register_views(&ctx, wh, &|_, _| crate::Access::Full).await?;
     let mut out = Vec::new();
-    for t in tables::FEED_TABLES {
-        let Some(dir) = wh.states_dir(t) else {
-            continue;
-        };
-        let Some(info) = plan.current.iter().find(|c| c.table == t.name) else {
-            continue;
-        };
-        // Without a state, every committed load of the feed is newer.
-        if info.newer_loads == 0 {
-            continue;
-        }
+    for (t, dir, previous) in due {
         let t0 = Instant::now();
         let rows = write_state(&ctx, t, &dir, plan.max_seq).await?;
         let done = Refreshed {
@@ -147,7 +176,7 @@ pub async fn refresh(wh: &Warehouse) -> Result<Vec<Refreshed>> {
         info!(
             table = t.name,
             seq = done.seq,
-            previous = ?info.state_seq,
+            previous = ?previous,
             rows,
             millis = done.millis,
             "state written"
@@ -156,6 +185,18 @@ pub async fn refresh(wh: &Warehouse) -> Result<Vec<Refreshed>> {
         out.push(done);
     }
     Ok(out)
+}
+
+/// The rows of a state file, from its footer.
+fn state_rows(t: &Table, path: &Path) -> Result<i64> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let fail = |message: String| Error::State {
+        table: t.name.to_string(),
+        message: format!("{}: {message}", path.display()),
+    };
+    let file = fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| fail(e.to_string()))?;
+    Ok(reader.metadata().file_metadata().num_rows())
 }
 
 /// Streams `<table>_current` into `dir/<seq>.parquet` (through a temporary file and a rename).

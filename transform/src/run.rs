@@ -152,7 +152,13 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
     // The models read the `_current` views; with the states brought up to date first, those
     // views scan one file per feed instead of ranking every feed's history.
     let t0 = Instant::now();
-    let phase = |what: &str| debug!(phase = what, millis = t0.elapsed().as_millis() as u64, "transform");
+    let phase = |what: &str| {
+        debug!(
+            phase = what,
+            millis = t0.elapsed().as_millis() as u64,
+            "transform"
+        )
+    };
     let states = plsw_store::refresh_states(wh).await?;
     phase("states");
     let ctx = session(wh).await?;
@@ -374,59 +380,77 @@ async fn affected_from(
     ctx: &SessionContext,
     since: i64,
 ) -> Result<Option<(i64, String, Vec<String>)>> {
-    let new =
-        format!("SELECT load_id FROM loads WHERE status = 'committed' AND load_seq > {since}");
-    let probes: Vec<(&str, String)> = vec![
+    let new_loads = new_loads(ctx, since).await?;
+    let new_of = |feed: &str| new_loads.get(feed).map(|ids| ids.join(", "));
+    let probes: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
         (
             "hotline",
-            format!(
-                "SELECT min(local_quarter(h.queued_at)) FROM hotline_calls h
+            Box::new(|new| {
+                format!(
+                    "SELECT min(local_quarter(h.queued_at)) FROM hotline_calls h
                  JOIN (SELECT DISTINCT call_id FROM hotline_calls WHERE load_id IN ({new})) k
                  ON h.call_id = k.call_id"
-            ),
+                )
+            }),
         ),
         (
             "cases",
-            format!(
-                "SELECT min(date_quarter(c.accepted_on)) FROM cases c
+            Box::new(|new| {
+                format!(
+                    "SELECT min(date_quarter(c.accepted_on)) FROM cases c
                  JOIN (SELECT DISTINCT case_type, case_id FROM cases WHERE load_id IN ({new})) k
                  ON c.case_type = k.case_type AND c.case_id = k.case_id"
-            ),
+                )
+            }),
         ),
         (
             "work_orders",
-            format!(
-                "SELECT min(CASE WHEN local_quarter(v.closed_at) < local_quarter(v.created_at)
+            Box::new(|new| {
+                format!(
+                    "SELECT min(CASE WHEN local_quarter(v.closed_at) < local_quarter(v.created_at)
                             THEN local_quarter(v.closed_at) ELSE local_quarter(v.created_at) END)
                  FROM work_order_versions v
                  JOIN (SELECT DISTINCT order_id FROM work_order_versions WHERE load_id IN ({new})) k
                  ON v.order_id = k.order_id"
-            ),
+                )
+            }),
         ),
         (
             "funding",
-            format!("SELECT min(year * 4 + quarter - 1) FROM funding WHERE load_id IN ({new})"),
+            Box::new(|new| {
+                format!("SELECT min(year * 4 + quarter - 1) FROM funding WHERE load_id IN ({new})")
+            }),
         ),
         (
             "population",
-            format!("SELECT min(year * 4) FROM population WHERE load_id IN ({new})"),
+            Box::new(|new| {
+                format!("SELECT min(year * 4) FROM population WHERE load_id IN ({new})")
+            }),
         ),
         (
             "platforms",
-            format!(
+            Box::new(|new| {
+                format!(
                 "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'platforms' AND load_id IN ({new})"
-            ),
+            )
+            }),
         ),
         (
             "staff",
-            format!(
+            Box::new(|new| {
+                format!(
                 "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'staff' AND load_id IN ({new})"
-            ),
+            )
+            }),
         ),
     ];
     let mut found: Vec<(i64, &str)> = Vec::new();
     for (feed, sql) in &probes {
-        if let Some(q) = scalar_i64(ctx, sql).await? {
+        // Only feeds with new loads, listed by id so that the scans skip every other file.
+        let Some(new) = new_of(feed) else {
+            continue;
+        };
+        if let Some(q) = scalar_i64(ctx, &sql(&new)).await? {
             found.push((q, feed));
         }
     }
@@ -440,6 +464,35 @@ async fn affected_from(
         .join(", ");
     let feeds = found.iter().map(|(_, f)| f.to_string()).collect();
     Ok(Some((min, format!("new loads: {reason}"), feeds)))
+}
+
+/// The loads committed after `since`, by feed, as quoted SQL literals.
+async fn new_loads(
+    ctx: &SessionContext,
+    since: i64,
+) -> Result<std::collections::HashMap<String, Vec<String>>> {
+    let batches = ctx
+        .sql(&format!(
+            "SELECT feed, load_id FROM loads WHERE status = 'committed' AND load_seq > {since}"
+        ))
+        .await
+        .map_err(Error::sql("loads"))?
+        .collect()
+        .await
+        .map_err(Error::sql("loads"))?;
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for b in &batches {
+        let feeds =
+            cast(b.column(0), &DataType::Utf8).map_err(|e| Error::sql("loads")(e.into()))?;
+        let ids = cast(b.column(1), &DataType::Utf8).map_err(|e| Error::sql("loads")(e.into()))?;
+        let (feeds, ids) = (feeds.as_string::<i32>(), ids.as_string::<i32>());
+        for i in 0..b.num_rows() {
+            out.entry(feeds.value(i).to_string())
+                .or_default()
+                .push(format!("'{}'", ids.value(i).replace('\'', "''")));
+        }
+    }
+    Ok(out)
 }
 
 /// The relations of the warehouse a feed's loads change.
@@ -479,8 +532,13 @@ fn quarter_number(label: &str) -> Option<i64> {
 /// The quarters of the current rows of the keys the loads after `since` touch, and of those
 /// keys' rows loaded before: (current min, current max, old min, old max), each possibly absent.
 async fn event_span(ctx: &SessionContext, since: i64, feed: &str) -> Result<[Option<i64>; 4]> {
-    let new =
-        format!("SELECT load_id FROM loads WHERE status = 'committed' AND load_seq > {since}");
+    let Some(new) = new_loads(ctx, since)
+        .await?
+        .remove(feed)
+        .map(|ids| ids.join(", "))
+    else {
+        return Ok([None; 4]);
+    };
     // (table, key columns, lowest quarter of a row, highest quarter of a row)
     let (table, key, lo, hi) = match feed {
         "hotline" => (
