@@ -374,6 +374,9 @@ fn register_params(ctx: &SessionContext, from_q: i64) -> Result<()> {
     Ok(())
 }
 
+/// The SQL of a probe, given the new loads' ids as SQL literals (`'a', 'b'`).
+type Probe = fn(&str) -> String;
+
 /// For each feed, the earliest quarter its loads committed after `since` can change, over the
 /// old and new rows of every key they touch; the earliest of them, and which feeds gave it.
 async fn affected_from(
@@ -382,67 +385,47 @@ async fn affected_from(
 ) -> Result<Option<(i64, String, Vec<String>)>> {
     let new_loads = new_loads(ctx, since).await?;
     let new_of = |feed: &str| new_loads.get(feed).map(|ids| ids.join(", "));
-    let probes: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![
-        (
-            "hotline",
-            Box::new(|new| {
-                format!(
-                    "SELECT min(local_quarter(h.queued_at)) FROM hotline_calls h
+    // (feed, the earliest quarter its new loads — listed as SQL literals — can change)
+    let probes: [(&str, Probe); 7] = [
+        ("hotline", |new| {
+            format!(
+                "SELECT min(local_quarter(h.queued_at)) FROM hotline_calls h
                  JOIN (SELECT DISTINCT call_id FROM hotline_calls WHERE load_id IN ({new})) k
                  ON h.call_id = k.call_id"
-                )
-            }),
-        ),
-        (
-            "cases",
-            Box::new(|new| {
-                format!(
-                    "SELECT min(date_quarter(c.accepted_on)) FROM cases c
+            )
+        }),
+        ("cases", |new| {
+            format!(
+                "SELECT min(date_quarter(c.accepted_on)) FROM cases c
                  JOIN (SELECT DISTINCT case_type, case_id FROM cases WHERE load_id IN ({new})) k
                  ON c.case_type = k.case_type AND c.case_id = k.case_id"
-                )
-            }),
-        ),
-        (
-            "work_orders",
-            Box::new(|new| {
-                format!(
-                    "SELECT min(CASE WHEN local_quarter(v.closed_at) < local_quarter(v.created_at)
+            )
+        }),
+        ("work_orders", |new| {
+            format!(
+                "SELECT min(CASE WHEN local_quarter(v.closed_at) < local_quarter(v.created_at)
                             THEN local_quarter(v.closed_at) ELSE local_quarter(v.created_at) END)
                  FROM work_order_versions v
                  JOIN (SELECT DISTINCT order_id FROM work_order_versions WHERE load_id IN ({new})) k
                  ON v.order_id = k.order_id"
-                )
-            }),
-        ),
-        (
-            "funding",
-            Box::new(|new| {
-                format!("SELECT min(year * 4 + quarter - 1) FROM funding WHERE load_id IN ({new})")
-            }),
-        ),
-        (
-            "population",
-            Box::new(|new| {
-                format!("SELECT min(year * 4) FROM population WHERE load_id IN ({new})")
-            }),
-        ),
-        (
-            "platforms",
-            Box::new(|new| {
-                format!(
+            )
+        }),
+        ("funding", |new| {
+            format!("SELECT min(year * 4 + quarter - 1) FROM funding WHERE load_id IN ({new})")
+        }),
+        ("population", |new| {
+            format!("SELECT min(year * 4) FROM population WHERE load_id IN ({new})")
+        }),
+        ("platforms", |new| {
+            format!(
                 "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'platforms' AND load_id IN ({new})"
             )
-            }),
-        ),
-        (
-            "staff",
-            Box::new(|new| {
-                format!(
+        }),
+        ("staff", |new| {
+            format!(
                 "SELECT min(date_quarter(as_of)) FROM loads WHERE feed = 'staff' AND load_id IN ({new})"
             )
-            }),
-        ),
+        }),
     ];
     let mut found: Vec<(i64, &str)> = Vec::new();
     for (feed, sql) in &probes {
