@@ -318,10 +318,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             for m in &report.models {
                 outln!(
-                    "model    {:<18} {:>9} rows  {:>6} ms",
+                    "model    {:<18} {:>9} rows  {:>6} ms  (tests {} ms)",
                     m.name,
                     m.rows,
-                    m.millis
+                    m.millis,
+                    m.tests_millis
                 );
             }
             let span = match (report.quarters.first(), report.quarters.last()) {

@@ -372,7 +372,11 @@ async fn stream(
         as_of: opts.as_of,
     };
     // A writer is None when a killed earlier run already committed this load's rows there.
-    let mut raw = wh.writer(feed.table, id).await?;
+    // The raw rows are encoded on a task of their own, beside the parsing.
+    let mut raw = wh
+        .writer(feed.table, id)
+        .await?
+        .map(plsw_store::BackgroundWriter::spawn);
     let mut quarantine = wh.writer(&plsw_schemas::tables::QUARANTINE, id).await?;
     let mut rows = RowBatcher::new(feed.table, lineage.clone());
     let mut bad = QuarantineBatcher::new(lineage);

@@ -39,6 +39,10 @@ pub enum Error {
     #[error("current state of {table}: {message}")]
     State { table: String, message: String },
 
+    /// A writer running on a task of its own panicked or was cancelled.
+    #[error("writing table {table}: {message}")]
+    Background { table: String, message: String },
+
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,

@@ -21,4 +21,4 @@ pub use catalog::{register_all, register_all_with, without_metadata, Access, CUR
 pub use divisions::{Divisions, PROVINCE_CODE};
 pub use error::{Error, Result};
 pub use states::{refresh as refresh_states, Refreshed, StateFile, STATES_DIR};
-pub use store::{LoadBook, LoadRecord, Staged, TableWriter, Warehouse};
+pub use store::{BackgroundWriter, LoadBook, LoadRecord, Staged, TableWriter, Warehouse};

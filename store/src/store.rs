@@ -503,6 +503,84 @@ impl TableWriter {
     }
 }
 
+/// A [`TableWriter`] on a task of its own: the Parquet encoding of one batch runs while the
+/// caller prepares the next (a load parses and checks on one core, encodes on the other). At
+/// most [`BackgroundWriter::QUEUE`] batches wait, so memory stays bounded.
+pub struct BackgroundWriter {
+    table: &'static str,
+    tx: Option<tokio::sync::mpsc::Sender<RecordBatch>>,
+    task: Option<tokio::task::JoinHandle<Result<Staged>>>,
+}
+
+impl BackgroundWriter {
+    /// Batches that may wait for the encoder.
+    pub const QUEUE: usize = 2;
+
+    /// Moves `writer` to a task of its own (on the current Tokio runtime).
+    pub fn spawn(mut writer: TableWriter) -> BackgroundWriter {
+        let table = writer.def.name;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(Self::QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some(batch) = rx.recv().await {
+                writer.write(batch).await?;
+            }
+            writer.finish().await
+        });
+        BackgroundWriter {
+            table,
+            tx: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Queues a batch; waits while the queue is full. A failed writer returns its error here or
+    /// from [`BackgroundWriter::finish`].
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let Some(tx) = &self.tx else {
+            return Ok(());
+        };
+        if tx.send(batch).await.is_err() {
+            // The task stopped: it failed; its error is the one to report.
+            self.tx = None;
+            return Err(self
+                .join()
+                .await
+                .err()
+                .unwrap_or_else(|| Error::Background {
+                    table: self.table.to_string(),
+                    message: "the writer stopped early".into(),
+                }));
+        }
+        Ok(())
+    }
+
+    /// Waits for every queued batch to be written and returns the staged files.
+    pub async fn finish(mut self) -> Result<Staged> {
+        self.tx = None;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<Staged> {
+        let background = |message: String| Error::Background {
+            table: self.table.to_string(),
+            message,
+        };
+        let Some(task) = self.task.take() else {
+            return Err(background("the writer has already stopped".into()));
+        };
+        task.await.map_err(|e| background(e.to_string()))?
+    }
+}
+
+impl Drop for BackgroundWriter {
+    /// A load that stops early (an error) leaves no half-written file behind its back.
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
 /// Parquet files of one load written into one table, not yet committed.
 #[derive(Debug)]
 pub struct Staged {

@@ -43,6 +43,7 @@ pub const FILES: &[(&str, &str)] = model_files![
     "staging/snapshots_q.sql",
     "staging/stg_platforms_q.sql",
     "staging/stg_staff_q.sql",
+    "staging/staff_persons.sql",
     "marts/hotline.sql",
     "marts/work_orders.sql",
     "marts/cases.sql",

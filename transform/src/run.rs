@@ -29,7 +29,10 @@ const TARGETS_CSV: &str = include_str!("../../seeds/targets.csv");
 pub struct ModelRun {
     pub name: String,
     pub rows: usize,
+    /// The whole model: its query and its data tests.
     pub millis: u128,
+    /// Of which its data tests.
+    pub tests_millis: u128,
 }
 
 /// What a transform did.
@@ -836,6 +839,7 @@ async fn run_model(ctx: &SessionContext, m: &Model) -> Result<ModelRun> {
     let _ = ctx.deregister_table(m.name.as_str());
     ctx.register_table(m.name.as_str(), Arc::new(mem))
         .map_err(Error::sql(&m.name))?;
+    let tests_started = Instant::now();
     for test in &m.meta.tests {
         let sql = test.sql(&m.name);
         let bad = ctx
@@ -864,11 +868,13 @@ async fn run_model(ctx: &SessionContext, m: &Model) -> Result<ModelRun> {
         }
     }
     let millis = t0.elapsed().as_millis();
-    info!(model = %m.name, rows, millis, "model");
+    let tests_millis = tests_started.elapsed().as_millis();
+    info!(model = %m.name, rows, millis, tests_millis, "model");
     Ok(ModelRun {
         name: m.name.clone(),
         rows,
         millis,
+        tests_millis,
     })
 }
 

@@ -20,28 +20,48 @@ denominator = "Divided by"
 [[tests]]
 unique = ["q", "scope", "code", "indicator"]
 */
-WITH scoped AS (
-  SELECT 'county' AS scope, county_code AS code, c.* FROM stg_cases c WHERE county_code IS NOT NULL
-  UNION ALL
-  SELECT 'city' AS scope, city_code AS code, c.* FROM stg_cases c WHERE city_code IS NOT NULL
-  UNION ALL
-  SELECT 'province' AS scope, '410000' AS code, c.* FROM stg_cases c WHERE in_province
-),
-accepted AS (
-  SELECT accepted_q AS q, scope, code,
+-- Counts and sums add up, so the cases are counted once per quarter and place, and those
+-- counts are then added up per scope (not every case three times).
+WITH by_place AS (
+  SELECT accepted_q, closed_q, county_code, city_code, in_province,
     count(*) AS all_cases,
     sum(CASE WHEN case_type = 'mediation' THEN 1 ELSE 0 END) AS mediation,
     sum(CASE WHEN case_type = 'notarization' THEN 1 ELSE 0 END) AS notarization,
     sum(CASE WHEN case_type = 'legal_aid' THEN 1 ELSE 0 END) AS legal_aid,
     sum(CASE WHEN case_type = 'judicial_appraisal' THEN 1 ELSE 0 END) AS judicial_appraisal,
-    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN 1 ELSE 0 END) AS migrant_legal_aid
+    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN 1 ELSE 0 END) AS migrant_legal_aid,
+    sum(CASE WHEN case_type = 'mediation' AND outcome = 'success' THEN 1 ELSE 0 END) AS success,
+    sum(CASE WHEN case_type = 'mediation' AND outcome IN ('success', 'failed') THEN 1 ELSE 0 END) AS decided,
+    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN amount ELSE CAST(0 AS DECIMAL(18, 2)) END) AS wages
+  FROM stg_cases
+  GROUP BY accepted_q, closed_q, county_code, city_code, in_province
+),
+scoped AS (
+  SELECT b.*, s.scope,
+    CASE s.scope WHEN 'county' THEN b.county_code WHEN 'city' THEN b.city_code ELSE '410000' END AS code
+  FROM by_place b
+  CROSS JOIN (SELECT column1 AS scope FROM (VALUES ('county'), ('city'), ('province'))) s
+  WHERE CASE s.scope
+    WHEN 'county' THEN b.county_code IS NOT NULL
+    WHEN 'city' THEN b.city_code IS NOT NULL
+    ELSE b.in_province
+  END
+),
+accepted AS (
+  SELECT accepted_q AS q, scope, code,
+    sum(all_cases) AS all_cases,
+    sum(mediation) AS mediation,
+    sum(notarization) AS notarization,
+    sum(legal_aid) AS legal_aid,
+    sum(judicial_appraisal) AS judicial_appraisal,
+    sum(migrant_legal_aid) AS migrant_legal_aid
   FROM scoped GROUP BY accepted_q, scope, code
 ),
 closed AS (
   SELECT closed_q AS q, scope, code,
-    sum(CASE WHEN case_type = 'mediation' AND outcome = 'success' THEN 1 ELSE 0 END) AS success,
-    sum(CASE WHEN case_type = 'mediation' AND outcome IN ('success', 'failed') THEN 1 ELSE 0 END) AS decided,
-    sum(CASE WHEN case_type = 'legal_aid' AND migrant_worker THEN amount ELSE CAST(0 AS DECIMAL(18, 2)) END) AS wages
+    sum(success) AS success,
+    sum(decided) AS decided,
+    sum(wages) AS wages
   FROM scoped WHERE closed_q IS NOT NULL GROUP BY closed_q, scope, code
 ),
 w AS (

@@ -39,10 +39,15 @@ seats AS (
   LEFT JOIN centers c ON c.q = g.q AND c.level = g.scope AND c.division_code = g.code
   WHERE g.scope IN ('county', 'city')
 ),
+-- Each unit under each scope it counts in, in one pass over the units (a UNION ALL of one
+-- SELECT per scope would compute the units once per branch).
 seat_scoped AS (
-  SELECT q, 'county' AS scope, code, level, center, notary, equipped FROM seats WHERE level = 'county'
-  UNION ALL SELECT q, 'city' AS scope, city_code AS code, level, center, notary, equipped FROM seats
-  UNION ALL SELECT q, 'province' AS scope, '410000' AS code, level, center, notary, equipped FROM seats
+  SELECT s.q, sc.scope,
+    CASE sc.scope WHEN 'county' THEN s.code WHEN 'city' THEN s.city_code ELSE '410000' END AS code,
+    s.level, s.center, s.notary, s.equipped
+  FROM seats s
+  CROSS JOIN (SELECT column1 AS scope FROM (VALUES ('county'), ('city'), ('province'))) sc
+  WHERE sc.scope <> 'county' OR s.level = 'county'
 ),
 seat_agg AS (
   SELECT q, scope, code,
@@ -69,9 +74,11 @@ township_units AS (
 township_agg AS (
   SELECT q, scope, code, count(*) AS townships, sum(built) AS built, sum(operating) AS operating
   FROM (
-    SELECT q, 'county' AS scope, county_code AS code, built, operating FROM township_units
-    UNION ALL SELECT q, 'city' AS scope, city_code AS code, built, operating FROM township_units
-    UNION ALL SELECT q, 'province' AS scope, '410000' AS code, built, operating FROM township_units
+    SELECT t.q, sc.scope,
+      CASE sc.scope WHEN 'county' THEN t.county_code WHEN 'city' THEN t.city_code ELSE '410000' END AS code,
+      t.built, t.operating
+    FROM township_units t
+    CROSS JOIN (SELECT column1 AS scope FROM (VALUES ('county'), ('city'), ('province'))) sc
   ) u GROUP BY q, scope, code
 ),
 advisers AS (
@@ -92,9 +99,11 @@ village_units AS (
 village_agg AS (
   SELECT q, scope, code, count(*) AS villages, sum(built) AS built, sum(adviser) AS adviser
   FROM (
-    SELECT q, 'county' AS scope, county_code AS code, built, adviser FROM village_units
-    UNION ALL SELECT q, 'city' AS scope, city_code AS code, built, adviser FROM village_units
-    UNION ALL SELECT q, 'province' AS scope, '410000' AS code, built, adviser FROM village_units
+    SELECT v.q, sc.scope,
+      CASE sc.scope WHEN 'county' THEN v.county_code WHEN 'city' THEN v.city_code ELSE '410000' END AS code,
+      v.built, v.adviser
+    FROM village_units v
+    CROSS JOIN (SELECT column1 AS scope FROM (VALUES ('county'), ('city'), ('province'))) sc
   ) u GROUP BY q, scope, code
 ),
 w AS (

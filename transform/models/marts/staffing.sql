@@ -1,6 +1,6 @@
 /*
 doc = "Staffing as of each quarter's last day E, from the staff snapshot chosen for the quarter: distinct persons with an active row of the role in the scope (a person serving several places counts in each, and once per larger scope). Null without a snapshot."
-depends = ["grid", "snapshots_q", "stg_staff_q", "population_q"]
+depends = ["grid", "snapshots_q", "staff_persons", "population_q"]
 indicators = [
   "staff.mediators", "staff.full_time_mediator_share", "staff.lawyers_per_10k",
   "staff.village_advisers", "staff.notary_blank",
@@ -19,33 +19,21 @@ denominator = "Divided by"
 [[tests]]
 unique = ["q", "scope", "code", "indicator"]
 */
-WITH scoped AS (
-  SELECT q, 'county' AS scope, county_code AS code, staff_id, role, full_time FROM stg_staff_q WHERE county_code IS NOT NULL
-  UNION ALL SELECT q, 'city' AS scope, city_code AS code, staff_id, role, full_time FROM stg_staff_q WHERE city_code IS NOT NULL
-  UNION ALL SELECT q, 'province' AS scope, '410000' AS code, staff_id, role, full_time FROM stg_staff_q
-),
-persons AS (
-  SELECT q, scope, code,
-    count(DISTINCT CASE WHEN role = 'mediator' THEN staff_id END) AS mediators,
-    count(DISTINCT CASE WHEN role = 'mediator' AND full_time THEN staff_id END) AS full_time_mediators,
-    count(DISTINCT CASE WHEN role = 'lawyer' THEN staff_id END) AS lawyers,
-    count(DISTINCT CASE WHEN role = 'village_legal_adviser' THEN staff_id END) AS advisers,
-    count(DISTINCT CASE WHEN role = 'notary' THEN staff_id END) AS notaries
-  FROM scoped GROUP BY q, scope, code
-),
 -- Counties as units for notary_blank: 1 when the county has no active notary.
-blank AS (
+WITH blank AS (
   SELECT g.q, g.code, g.city_code,
     CASE WHEN coalesce(p.notaries, 0) = 0 THEN 1 ELSE 0 END AS blank
-  FROM grid g LEFT JOIN persons p ON p.q = g.q AND p.scope = 'county' AND p.code = g.code
+  FROM grid g LEFT JOIN staff_persons p ON p.q = g.q AND p.scope = 'county' AND p.code = g.code
   WHERE g.scope = 'county'
 ),
 blank_agg AS (
   SELECT q, scope, code, count(*) AS counties, sum(blank) AS blank
   FROM (
-    SELECT q, 'county' AS scope, code, blank FROM blank
-    UNION ALL SELECT q, 'city' AS scope, city_code AS code, blank FROM blank
-    UNION ALL SELECT q, 'province' AS scope, '410000' AS code, blank FROM blank
+    SELECT b.q, sc.scope,
+      CASE sc.scope WHEN 'county' THEN b.code WHEN 'city' THEN b.city_code ELSE '410000' END AS code,
+      b.blank
+    FROM blank b
+    CROSS JOIN (SELECT column1 AS scope FROM (VALUES ('county'), ('city'), ('province'))) sc
   ) u GROUP BY q, scope, code
 ),
 w AS (
@@ -59,7 +47,7 @@ w AS (
     pop.population
   FROM grid g
   JOIN snapshots_q sq ON sq.q = g.q
-  LEFT JOIN persons p ON p.q = g.q AND p.scope = g.scope AND p.code = g.code
+  LEFT JOIN staff_persons p ON p.q = g.q AND p.scope = g.scope AND p.code = g.code
   LEFT JOIN blank_agg b ON b.q = g.q AND b.scope = g.scope AND b.code = g.code
   LEFT JOIN population_q pop ON pop.q = g.q AND pop.scope = g.scope AND pop.code = g.code
 )
