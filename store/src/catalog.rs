@@ -101,16 +101,28 @@ pub(crate) async fn register_views(
             .filter(|l| l.committed && l.feed == feed && l.seq > since)
             .map(|l| l.id.as_str())
             .collect();
-        let sql = match &state {
+        let name = format!("{}{STATE_SUFFIX}", t.name);
+        let readable = match &state {
             Some(s) => {
-                let name = format!("{}{STATE_SUFFIX}", t.name);
                 let path = s.path.to_string_lossy();
-                private
+                match private
                     .register_parquet(name.as_str(), path.as_ref(), ParquetReadOptions::default())
-                    .await?;
-                current_from_state_sql(t, &name, &newer)
+                    .await
+                {
+                    Ok(()) => true,
+                    // A cache that cannot be read (deleted a moment ago, damaged) is passed by.
+                    Err(e) => {
+                        tracing::warn!(path = %s.path.display(), error = %e, "current state not read");
+                        false
+                    }
+                }
             }
-            None => current_sql(t),
+            None => false,
+        };
+        let sql = if readable {
+            current_from_state_sql(t, &name, &newer)
+        } else {
+            current_sql(t)
         };
         views.push((format!("{}{CURRENT_SUFFIX}", t.name), sql));
     }
