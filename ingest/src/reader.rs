@@ -4,7 +4,9 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use calamine::{Data, Range, Reader as _, Xlsx};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+use calamine::{Data, Reader as _, Xlsx};
 use plsw_schemas::tables::Table;
 
 use crate::error::{Error, Result};
@@ -20,12 +22,16 @@ pub(crate) struct RawRecord {
 
 enum Inner {
     Csv(Box<csv::Reader<Box<dyn Read>>>, csv::StringRecord),
+    /// The first sheet's rows (1-based sheet row, cells as text), read cell by cell on a thread
+    /// of its own: the sheet is never held whole, and its XML is parsed beside the checks.
     Xlsx {
-        range: Range<Data>,
-        next_row: usize,
-        first_sheet_row: i64,
+        rows: Receiver<std::result::Result<(i64, Vec<String>), String>>,
+        width: usize,
     },
 }
+
+/// Sheet rows that may wait for the reader of an XLSX file.
+const XLSX_QUEUE: usize = 1024;
 
 /// A file's records, with the header resolved against a table's columns.
 pub(crate) struct Records {
@@ -102,22 +108,20 @@ impl Records {
                 rec.fields.extend(buf.iter().map(str::to_string));
                 Ok(true)
             }
-            Inner::Xlsx {
-                range,
-                next_row,
-                first_sheet_row,
-            } => {
-                if *next_row >= range.height() {
+            Inner::Xlsx { rows, width } => {
+                let Ok(row) = rows.recv() else {
                     return Ok(false);
+                };
+                let (position, mut fields) = row.map_err(|message| Error::Read {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+                // As wide as the header at least (a row's trailing empty cells are absent).
+                if fields.len() < *width {
+                    fields.resize(*width, String::new());
                 }
-                let r = *next_row;
-                rec.position = *first_sheet_row + r as i64;
-                *next_row += 1;
-                rec.fields.clear();
-                rec.fields.extend(
-                    (0..range.width())
-                        .map(|c| range.get((r, c)).map(cell_text).unwrap_or_default()),
-                );
+                rec.position = position;
+                rec.fields = fields;
                 self.count += 1;
                 Ok(true)
             }
@@ -221,26 +225,59 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Vec<String>)> {
     };
     let file = BufReader::new(File::open(path).map_err(|e| Error::io(path, e))?);
     let mut book: Xlsx<_> = Xlsx::new(file).map_err(|e| read_err(e.to_string()))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| read_err("the workbook has no sheet".into()))?
+    let sheet = book
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| read_err("the workbook has no sheet".into()))?;
+    // Opened here, so that a sheet that cannot be read fails the open.
+    book.worksheet_cells_reader(&sheet)
         .map_err(|e| read_err(e.to_string()))?;
-    let headers: Vec<String> = range
-        .rows()
-        .next()
-        .ok_or_else(|| read_err("the first sheet is empty".into()))?
-        .iter()
-        .map(cell_text)
-        .collect();
-    let first_sheet_row = range.start().map(|(r, _)| r as i64 + 1).unwrap_or(1);
-    Ok((
-        Inner::Xlsx {
-            range,
-            next_row: 1,
-            first_sheet_row,
-        },
-        headers,
-    ))
+    let (tx, rows) = sync_channel(XLSX_QUEUE);
+    std::thread::spawn(move || {
+        let mut cells = match book.worksheet_cells_reader(&sheet) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
+        };
+        // Cells come row by row, left to right; a row ends where the next one starts.
+        let mut current: Option<(u32, Vec<String>)> = None;
+        loop {
+            let cell = match cells.next_cell() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let (r, c) = cell.get_position();
+            if current.as_ref().is_some_and(|(row, _)| *row != r) {
+                let (row, fields) = current.take().expect("a row");
+                if tx.send(Ok((i64::from(row) + 1, fields))).is_err() {
+                    return; // the load stopped
+                }
+            }
+            let (_, fields) = current.get_or_insert_with(|| (r, Vec::new()));
+            let c = c as usize;
+            if fields.len() <= c {
+                fields.resize(c + 1, String::new());
+            }
+            fields[c] = cell_text(&Data::from(cell.get_value().clone()));
+        }
+        if let Some((row, fields)) = current {
+            let _ = tx.send(Ok((i64::from(row) + 1, fields)));
+        }
+    });
+    let headers = match rows.recv() {
+        Ok(Ok((_, headers))) => headers,
+        Ok(Err(message)) => return Err(read_err(message)),
+        Err(_) => return Err(read_err("the first sheet is empty".into())),
+    };
+    let width = headers.len();
+    Ok((Inner::Xlsx { rows, width }, headers))
 }
 
 /// Marks a cell that held a spreadsheet error, so the record is quarantined (`bad_cell`).
