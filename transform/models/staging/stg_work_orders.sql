@@ -22,9 +22,18 @@ not_null = ["order_id", "status", "created_q"]
 [[tests]]
 relationship = { column = "county_code", to = "counties.code" }
 */
-WITH latest AS (
-  SELECT v.*, row_number() OVER (PARTITION BY v.order_id ORDER BY v.updated_at DESC) AS rn
+-- The latest version of each order: its greatest updated_at, found by grouping and joined back
+-- ((order_id, updated_at) is the view's key, so one row per order); cheaper than ranking every
+-- version with a window, which sorts them all.
+WITH newest AS (
+  SELECT order_id, max(updated_at) AS updated_at
+  FROM work_order_versions_current
+  GROUP BY order_id
+),
+latest AS (
+  SELECT v.*
   FROM work_order_versions_current v
+  JOIN newest n ON n.order_id = v.order_id AND n.updated_at = v.updated_at
 )
 SELECT
   l.order_id,
@@ -43,4 +52,3 @@ LEFT JOIN counties k
   ON l.platform_level IN ('county', 'township', 'village') AND k.code = substr(l.division_code, 1, 6)
 LEFT JOIN cities c
   ON l.platform_level = 'city' AND c.code = l.division_code
-WHERE l.rn = 1
