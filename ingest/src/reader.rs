@@ -104,8 +104,17 @@ impl Records {
                 }
                 self.count += 1;
                 rec.position = self.count;
-                rec.fields.clear();
-                rec.fields.extend(buf.iter().map(str::to_string));
+                // The record's strings are reused: no allocation per field once they are grown.
+                rec.fields.truncate(buf.len());
+                for (i, f) in buf.iter().enumerate() {
+                    match rec.fields.get_mut(i) {
+                        Some(s) => {
+                            s.clear();
+                            s.push_str(f);
+                        }
+                        None => rec.fields.push(f.to_string()),
+                    }
+                }
                 Ok(true)
             }
             Inner::Xlsx { rows, width } => {
