@@ -31,8 +31,10 @@ const RETENTION: &str = "interval 3650 days";
 const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Target size of the Parquet files a load writes; a file rolls over past it, so memory stays
-/// bounded whatever the size of the input.
-const TARGET_FILE_SIZE: u64 = 128 * 1024 * 1024;
+/// bounded whatever the size of the input. The Delta writer holds a file's bytes until it rolls
+/// over: at 128 MiB, a load of ten province-years peaked 32% above one of a single year; at
+/// 16 MiB, 19% (`docs/benchmarks.md`).
+const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// A warehouse location: a local directory or an object-store URL.
 ///
