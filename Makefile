@@ -99,7 +99,7 @@ test: ## Run every test (unit, SQL, end-to-end)
 	  $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-bench: ## Benchmarks at 1 and 10 province-years, each beside a floor (not part of make test; BENCH_SCALES=1 for one)
+bench: ## Benchmarks at 1 and 10 province-years in a release build, each beside a floor (not part of make test; BENCH_SCALES=1 for one)
 	scripts/bench.sh
 
 e2e: ## The dashboard in Debian's Chromium (installs chromium and playwright-core; screenshots in e2e/screenshots)

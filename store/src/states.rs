@@ -211,9 +211,15 @@ async fn write_state(ctx: &SessionContext, t: &Table, dir: &Path, seq: i64) -> R
         message: format!("{}: {e}", dir.display()),
     };
     fs::create_dir_all(dir).map_err(io)?;
-    // Leftovers of a writer killed mid-way.
+    // Leftovers of a writer killed mid-way (an hour old: not those of a transform running now).
     for e in fs::read_dir(dir).map_err(io)?.flatten() {
-        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 3600);
+        if e.file_name().to_string_lossy().starts_with(".tmp-") && stale {
             let _ = fs::remove_file(e.path());
         }
     }

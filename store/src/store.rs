@@ -325,7 +325,19 @@ impl Warehouse {
     /// A DataFusion context with every Delta table registered under its own name and nothing
     /// else: the warehouse's own bookkeeping reads. Analysts get [`crate::register_all`].
     pub async fn raw_context(&self) -> Result<SessionContext> {
-        self.context_of(tables::ALL).await
+        // `loads` is read first: a load commits its rows before its `loads` row (the marker), so
+        // every load this read of `loads` sees committed has its rows in the tables read after
+        // it, even while a load commits meanwhile. (Read the other way round, a current state
+        // written from this context could claim a load whose rows it never saw.)
+        let order: Vec<&'static Table> = std::iter::once(&tables::LOADS)
+            .chain(
+                tables::ALL
+                    .iter()
+                    .copied()
+                    .filter(|t| t.name != tables::LOADS.name),
+            )
+            .collect();
+        self.context_of(&order).await
     }
 
     /// As [`Warehouse::raw_context`], with only `defs` registered: a read of one or two tables
