@@ -95,6 +95,9 @@ pub async fn session_state(
         .set_str("datafusion.sql_parser.enable_ident_normalization", "true");
     let ctx = SessionContext::new_with_config(config);
     plsw_store::register_all_with(&ctx, wh, access).await?;
+    // The models' functions (local_quarter, date_quarter, quarter_label, quarter_last_day,
+    // ratio): pure, so an analyst can run a model's SQL as it is.
+    plsw_transform::udf::register(&ctx);
     plsw_transform::register_wide_views(&ctx)
         .await
         .map_err(|e| Error::Execution(e.to_string()))?;

@@ -60,6 +60,20 @@ fn sql_formats_and_tables() {
         );
         assert_eq!(n, "n\n0\n", "{t}");
     }
+    // The models' functions, in local time (+08:00): 2025-09-30 16:30 UTC is 1 October there.
+    let q = ok(
+        &wh,
+        &[
+            "sql",
+            "SELECT quarter_label(date_quarter(DATE '2025-08-01')) AS a,
+                    quarter_label(local_quarter(TIMESTAMP '2025-09-30T16:30:00Z')) AS b,
+                    quarter_last_day(date_quarter(DATE '2025-02-10')) AS c,
+                    ratio(1.0, 0.0) IS NULL AS d",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(q, "a,b,c,d\n2025Q3,2025Q4,2025-03-31,true\n", "{q}");
 }
 
 #[test]
