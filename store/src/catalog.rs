@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::ViewTable;
@@ -79,8 +77,8 @@ pub(crate) async fn register_views(
             .update_datafusion_session(&ctx.state())
             .map_err(crate::error::Error::delta(t.name))?;
     }
-    let loads = load_list(&private).await?;
-    let max_seq = loads.iter().map(|l| l.seq).max().unwrap_or(0);
+    let loads = crate::store::load_records(&private).await?;
+    let max_seq = loads.iter().map(|l| l.load_seq).max().unwrap_or(0);
     let mut views: Vec<(String, String)> = vec![
         ("loads".into(), "SELECT * FROM loads".into()),
         ("indicators".into(), "SELECT * FROM indicators".into()),
@@ -98,8 +96,8 @@ pub(crate) async fn register_views(
         let since = state.as_ref().map_or(i64::MIN, |s| s.seq);
         let newer: Vec<&str> = loads
             .iter()
-            .filter(|l| l.committed && l.feed == feed && l.seq > since)
-            .map(|l| l.id.as_str())
+            .filter(|l| l.status == "committed" && l.feed == feed && l.load_seq > since)
+            .map(|l| l.load_id.as_str())
             .collect();
         let name = format!("{}{STATE_SUFFIX}", t.name);
         let readable = match &state {
@@ -153,42 +151,6 @@ pub(crate) async fn register_views(
     ))
     .await?;
     Ok(ViewPlan { divisions, max_seq })
-}
-
-/// One row of `loads`, as the views and the states need it.
-pub(crate) struct LoadRow {
-    pub id: String,
-    pub feed: String,
-    pub seq: i64,
-    pub committed: bool,
-    pub rows_accepted: i64,
-}
-
-/// Every row of `loads` in `private` (a context with `loads` registered).
-pub(crate) async fn load_list(private: &SessionContext) -> Result<Vec<LoadRow>> {
-    let batches = private
-        .sql("SELECT load_id, feed, load_seq, status = 'committed', rows_accepted FROM loads")
-        .await?
-        .collect()
-        .await?;
-    let mut out = Vec::new();
-    for b in &batches {
-        let ids = crate::store::utf8(b.column(0))?;
-        let feeds = crate::store::utf8(b.column(1))?;
-        let seqs = b.column(2).as_primitive::<Int64Type>();
-        let committed = b.column(3).as_boolean();
-        let accepted = b.column(4).as_primitive::<Int64Type>();
-        for i in 0..b.num_rows() {
-            out.push(LoadRow {
-                id: ids.value(i).to_string(),
-                feed: feeds.value(i).to_string(),
-                seq: seqs.value(i),
-                committed: committed.value(i),
-                rows_accepted: accepted.value(i),
-            });
-        }
-    }
-    Ok(out)
 }
 
 fn column_list(t: &Table, alias: &str) -> String {

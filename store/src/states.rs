@@ -130,8 +130,8 @@ pub async fn refresh(wh: &Warehouse) -> Result<Vec<Refreshed>> {
         return Ok(Vec::new());
     }
     let book = wh.context_of(&[&tables::LOADS]).await?;
-    let loads = crate::catalog::load_list(&book).await?;
-    let max_seq = loads.iter().map(|l| l.seq).max().unwrap_or(0);
+    let loads = crate::store::load_records(&book).await?;
+    let max_seq = loads.iter().map(|l| l.load_seq).max().unwrap_or(0);
     let mut due: Vec<(&'static Table, PathBuf, Option<i64>)> = Vec::new();
     for t in tables::FEED_TABLES {
         let Some(dir) = wh.states_dir(t) else {
@@ -142,7 +142,7 @@ pub async fn refresh(wh: &Warehouse) -> Result<Vec<Refreshed>> {
         let since = state.as_ref().map_or(i64::MIN, |s| s.seq);
         let newer: Vec<_> = loads
             .iter()
-            .filter(|l| l.committed && l.feed == feed && l.seq > since)
+            .filter(|l| l.status == "committed" && l.feed == feed && l.load_seq > since)
             .collect();
         let rows: i64 = newer.iter().map(|l| l.rows_accepted).sum();
         let rewrite = match &state {

@@ -357,19 +357,7 @@ impl Warehouse {
 
     /// Every row of `loads` (committed and failed), in commit order.
     pub async fn loads(&self) -> Result<Vec<LoadRecord>> {
-        let ctx = self.raw_context().await?;
-        let batches = ctx
-            .sql("SELECT * FROM loads ORDER BY load_seq, loaded_at")
-            .await?
-            .collect()
-            .await?;
-        let mut out = Vec::new();
-        for b in &batches {
-            for i in 0..b.num_rows() {
-                out.push(LoadRecord::from_batch(b, i));
-            }
-        }
-        Ok(out)
+        load_records(&self.context_of(&[&tables::LOADS]).await?).await
     }
 
     /// What `loads` holds now, for deciding which files are loaded and the next `load_seq`.
@@ -423,6 +411,23 @@ impl Warehouse {
         }
         Ok(out)
     }
+}
+
+/// Every row of `loads` as registered in `ctx` (read once, so that a caller can read the tables
+/// after it from the same point; see [`Warehouse::raw_context`]), in commit order.
+pub(crate) async fn load_records(ctx: &SessionContext) -> Result<Vec<LoadRecord>> {
+    let batches = ctx
+        .sql("SELECT * FROM loads ORDER BY load_seq, loaded_at")
+        .await?
+        .collect()
+        .await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            out.push(LoadRecord::from_batch(b, i));
+        }
+    }
+    Ok(out)
 }
 
 /// The loads known to a command: one writer at a time per warehouse (see docs/exactly-once.md).

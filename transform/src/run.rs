@@ -177,25 +177,30 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
     let last = last_run(&ctx).await?;
     phase("last run");
     let mut changed_feeds: Vec<String> = Vec::new();
+    // The loads since the last run by feed, read once for the probes and the pruning.
+    let mut new_by_feed: NewLoads = Default::default();
     let (mode, from_q) = match &last {
         _ if opts.full => full("asked for (--full)"),
         None => full("first run"),
         Some(l) if l.divisions_sha256 != divisions_sha256 => full("the divisions changed"),
         Some(l) if l.models_sha256 != models_sha256 => full("the models or targets changed"),
         Some(l) if l.max_load_seq >= max_load_seq => (Mode::UpToDate, None),
-        Some(l) => match affected_from(&ctx, l.max_load_seq).await? {
-            None => (Mode::UpToDate, None),
-            Some((q, reason, feeds)) => {
-                changed_feeds = feeds;
-                (
-                    Mode::Incremental {
-                        from: udf::label(q),
-                        reason,
-                    },
-                    Some(q),
-                )
+        Some(l) => {
+            new_by_feed = new_loads(&ctx, l.max_load_seq).await?;
+            match affected_from(&ctx, &new_by_feed).await? {
+                None => (Mode::UpToDate, None),
+                Some((q, reason, feeds)) => {
+                    changed_feeds = feeds;
+                    (
+                        Mode::Incremental {
+                            from: udf::label(q),
+                            reason,
+                        },
+                        Some(q),
+                    )
+                }
             }
-        },
+        }
     };
     let mut report = Report {
         mode: mode.clone(),
@@ -208,10 +213,8 @@ pub async fn run(wh: &Warehouse, opts: Options) -> Result<Report> {
     }
     register_params(&ctx, from_q.unwrap_or(0))?;
     let models = model::load()?;
-    let pruned = match (&mode, &last) {
-        (Mode::Incremental { .. }, Some(l)) => {
-            prune_plan(&ctx, l.max_load_seq, &changed_feeds, &models).await?
-        }
+    let pruned = match &mode {
+        Mode::Incremental { .. } => prune_plan(&ctx, &new_by_feed, &changed_feeds, &models).await?,
         _ => None,
     };
     phase("plan");
@@ -384,9 +387,8 @@ type Probe = fn(&str) -> String;
 /// old and new rows of every key they touch; the earliest of them, and which feeds gave it.
 async fn affected_from(
     ctx: &SessionContext,
-    since: i64,
+    new_loads: &NewLoads,
 ) -> Result<Option<(i64, String, Vec<String>)>> {
-    let new_loads = new_loads(ctx, since).await?;
     let new_of = |feed: &str| new_loads.get(feed).map(|ids| ids.join(", "));
     // (feed, the earliest quarter its new loads — listed as SQL literals — can change)
     let probes: [(&str, Probe); 7] = [
@@ -452,11 +454,11 @@ async fn affected_from(
     Ok(Some((min, format!("new loads: {reason}"), feeds)))
 }
 
-/// The loads committed after `since`, by feed, as quoted SQL literals.
-async fn new_loads(
-    ctx: &SessionContext,
-    since: i64,
-) -> Result<std::collections::HashMap<String, Vec<String>>> {
+/// Load ids by feed, as quoted SQL literals.
+type NewLoads = std::collections::HashMap<String, Vec<String>>;
+
+/// The loads committed after `since`, by feed.
+async fn new_loads(ctx: &SessionContext, since: i64) -> Result<NewLoads> {
     let batches = ctx
         .sql(&format!(
             "SELECT feed, load_id FROM loads WHERE status = 'committed' AND load_seq > {since}"
@@ -466,7 +468,7 @@ async fn new_loads(
         .collect()
         .await
         .map_err(Error::sql("loads"))?;
-    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut out = NewLoads::default();
     for b in &batches {
         let feeds =
             cast(b.column(0), &DataType::Utf8).map_err(|e| Error::sql("loads")(e.into()))?;
@@ -481,18 +483,18 @@ async fn new_loads(
     Ok(out)
 }
 
-/// The relations of the warehouse a feed's loads change.
-fn relations_of(feed: &str) -> &'static [&'static str] {
-    match feed {
-        "hotline" => &["hotline_calls", "hotline_calls_current"],
-        "cases" => &["cases", "cases_current"],
-        "work_orders" => &["work_order_versions", "work_order_versions_current"],
-        "funding" => &["funding", "funding_current"],
-        "population" => &["population", "population_current"],
-        "platforms" => &["platforms", "platforms_current"],
-        "staff" => &["staff", "staff_current"],
-        _ => &[],
-    }
+/// The relations of the warehouse a feed's loads change: its table and its `_current` view.
+fn relations_of(feed: &str) -> Vec<String> {
+    tables::FEED_CODES
+        .iter()
+        .filter(|(f, _)| *f == feed)
+        .flat_map(|(_, t)| {
+            [
+                t.name.to_string(),
+                format!("{}{}", t.name, plsw_store::CURRENT_SUFFIX),
+            ]
+        })
+        .collect()
 }
 
 /// What an incremental run can leave alone when the new loads cannot move the span of quarters.
@@ -515,14 +517,14 @@ fn quarter_number(label: &str) -> Option<i64> {
     Some(y.parse::<i64>().ok()? * 4 + n.parse::<i64>().ok()? - 1)
 }
 
-/// The quarters of the current rows of the keys the loads after `since` touch, and of those
+/// The quarters of the current rows of the keys the new loads of `feed` touch, and of those
 /// keys' rows loaded before: (current min, current max, old min, old max), each possibly absent.
-async fn event_span(ctx: &SessionContext, since: i64, feed: &str) -> Result<[Option<i64>; 4]> {
-    let Some(new) = new_loads(ctx, since)
-        .await?
-        .remove(feed)
-        .map(|ids| ids.join(", "))
-    else {
+async fn event_span(
+    ctx: &SessionContext,
+    new_loads: &NewLoads,
+    feed: &str,
+) -> Result<[Option<i64>; 4]> {
+    let Some(new) = new_loads.get(feed).map(|ids| ids.join(", ")) else {
         return Ok([None; 4]);
     };
     // (table, key columns, lowest quarter of a row, highest quarter of a row)
@@ -608,7 +610,7 @@ async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]
 /// still.
 async fn prune_plan(
     ctx: &SessionContext,
-    since: i64,
+    new_loads: &NewLoads,
     feeds: &[String],
     models: &[Model],
 ) -> Result<Option<Pruned>> {
@@ -621,7 +623,7 @@ async fn prune_plan(
         return Ok(None);
     };
     for feed in feeds {
-        let [c0, c1, o0, o1] = event_span(ctx, since, feed).await?;
+        let [c0, c1, o0, o1] = event_span(ctx, new_loads, feed).await?;
         let inside = c0.is_none_or(|q| q >= p0) && c1.is_none_or(|q| q <= p1);
         let bottom_kept = o0 != Some(p0) || c0 == Some(p0);
         let top_kept = o1 != Some(p1) || c1 == Some(p1);
@@ -629,10 +631,8 @@ async fn prune_plan(
             return Ok(None);
         }
     }
-    let changed: std::collections::HashSet<&str> = feeds
-        .iter()
-        .flat_map(|f| relations_of(f).iter().copied())
-        .collect();
+    let changed: std::collections::HashSet<String> =
+        feeds.iter().flat_map(|f| relations_of(f)).collect();
     let mut dirty: std::collections::HashSet<String> = std::collections::HashSet::new();
     for m in models {
         if m.name == "quarters" {
