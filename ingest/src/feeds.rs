@@ -133,29 +133,69 @@ impl Feed {
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
     ) -> Result<Row, Reject> {
-        let mut row = Row {
-            values: Vec::with_capacity(self.table.columns.len()),
-            warnings: 0,
-            table: Some(self.table),
-        };
-        for (col, raw) in self.table.columns.iter().zip(values) {
+        let mut row = Row::default();
+        self.convert_into(&self.plan(), &mut row, values, divisions)?;
+        Ok(row)
+    }
+
+    /// The feed's per-column rules resolved to column positions, once per file.
+    pub fn plan(&self) -> Plan {
+        let position = |name: &str| self.table.columns.iter().position(|c| c.name == name);
+        Plan {
+            columns: self
+                .table
+                .columns
+                .iter()
+                .map(|col| ColumnRule {
+                    lenient: self
+                        .lenient
+                        .iter()
+                        .find(|(c, _)| *c == col.name)
+                        .map(|(_, d)| *d),
+                    ignored_unless: self
+                        .ignored_unless
+                        .iter()
+                        .find(|(c, ..)| *c == col.name)
+                        .map(|(_, other, value)| {
+                            (position(other).expect("a column of the feed"), *value)
+                        }),
+                })
+                .collect(),
+        }
+    }
+
+    /// [`Feed::convert`] into a row that is reused from record to record (its text buffers
+    /// too). On a reject the row holds a partial record.
+    pub fn convert_into<'a>(
+        &self,
+        plan: &Plan,
+        row: &mut Row,
+        values: impl Iterator<Item = &'a str>,
+        divisions: &Divisions,
+    ) -> Result<(), Reject> {
+        let ncols = self.table.columns.len();
+        row.table = Some(self.table);
+        row.warnings = 0;
+        row.values.resize(ncols, Value::Null);
+        for (i, ((col, raw), rule)) in self
+            .table
+            .columns
+            .iter()
+            .zip(values)
+            .zip(&plan.columns)
+            .enumerate()
+        {
             let text = raw.trim();
-            if let Some((_, other, value)) =
-                self.ignored_unless.iter().find(|(c, ..)| *c == col.name)
-            {
-                if row.get(other) != &Value::Text(value.to_string()) {
-                    row.values.push(Value::Null);
+            if let Some((other, value)) = rule.ignored_unless {
+                if !matches!(&row.values[other], Value::Text(v) if v == value) {
+                    row.values[i] = Value::Null;
                     continue;
                 }
             }
-            let lenient = self
-                .lenient
-                .iter()
-                .find(|(c, _)| *c == col.name)
-                .map(|(_, d)| *d);
+            let lenient = rule.lenient;
             if text.is_empty() {
-                let v = match (col.kind, lenient) {
-                    (_, Some(default)) => Value::Text(default.to_string()),
+                row.values[i] = match (col.kind, lenient) {
+                    (_, Some(default)) => text_value(&mut row.values[i], default),
                     (Kind::Bool, _) => Value::Bool(false),
                     _ if col.required => {
                         return Err(reject(
@@ -165,20 +205,19 @@ impl Feed {
                     }
                     _ => Value::Null,
                 };
-                row.values.push(v);
                 continue;
             }
             let bad = |reason: &str, what: &str| {
                 reject(reason, format!("{}: {text:?} is not {what}", col.name))
             };
             let v = match col.kind {
-                Kind::Text | Kind::DivisionCode => Value::Text(text.to_string()),
+                Kind::Text | Kind::DivisionCode => text_value(&mut row.values[i], text),
                 Kind::Float => unreachable!("feeds deliver no computed columns"),
                 Kind::Code(list) => match (list.parse(text), lenient) {
-                    (Some(code), _) => Value::Text(code.to_string()),
+                    (Some(code), _) => text_value(&mut row.values[i], code),
                     (None, Some(default)) => {
                         row.warnings += 1;
-                        Value::Text(default.to_string())
+                        text_value(&mut row.values[i], default)
                     }
                     (None, None) => {
                         return Err(reject(
@@ -232,10 +271,35 @@ impl Feed {
                     Value::List(items)
                 }
             };
-            row.values.push(v);
+            row.values[i] = v;
         }
-        (self.check)(&mut row, divisions)?;
-        Ok(row)
+        (self.check)(row, divisions)
+    }
+}
+
+/// A feed's rules per column, resolved to positions (see [`Feed::plan`]).
+#[derive(Debug)]
+pub struct Plan {
+    columns: Vec<ColumnRule>,
+}
+
+#[derive(Debug)]
+struct ColumnRule {
+    /// The default of a lenient code column.
+    lenient: Option<&'static str>,
+    /// The column is ignored unless the column at this position holds this value.
+    ignored_unless: Option<(usize, &'static str)>,
+}
+
+/// `text` as a text value, reusing the buffer of the slot's previous text.
+fn text_value(slot: &mut Value, text: &str) -> Value {
+    match std::mem::replace(slot, Value::Null) {
+        Value::Text(mut s) => {
+            s.clear();
+            s.push_str(text);
+            Value::Text(s)
+        }
+        _ => Value::Text(text.to_string()),
     }
 }
 

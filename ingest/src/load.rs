@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::batch::{Lineage, QuarantineBatcher, RowBatcher, BATCH_ROWS};
 use crate::error::{Error, Result};
-use crate::feeds::{Feed, Reject};
+use crate::feeds::{Feed, Reject, Row};
 use crate::reader::{RawRecord, Records};
 use crate::source::{self, Encoding};
 
@@ -109,16 +109,18 @@ pub async fn load_paths(
     let mut book = wh.load_book().await?;
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut group = Group::default();
-    for input in files {
-        let name = input.name();
-        // An object that cannot be fetched is a file-level error like an unreadable file.
-        let (path, fp, _tmp) = match input.fetch().await {
-            Ok((path, tmp)) => {
-                let fp = source::fingerprint(path.as_path(), opts.encoding);
-                (path, fp, tmp)
-            }
-            Err(e) => (PathBuf::from(&name), Err(e), None),
-        };
+    // The next file is fetched and fingerprinted (read whole and hashed) on a blocking thread
+    // while this one streams.
+    let mut files = files.into_iter();
+    let mut next = match files.next() {
+        Some(input) => Some(Ahead::start(input, opts.encoding).await),
+        None => None,
+    };
+    while let Some(ahead) = next.take() {
+        let (name, path, fp, _tmp) = ahead.finish().await;
+        if let Some(input) = files.next() {
+            next = Some(Ahead::start(input, opts.encoding).await);
+        }
         let id = match &fp {
             Ok(fp) => load_id(feed.name, &fp.sha256, opts.as_of),
             // Unreadable: no content to identify the load by, so it is recorded by name.
@@ -153,6 +155,62 @@ pub async fn load_paths(
     }
     group.commit(wh, &mut book, &mut reports).await?;
     Ok(reports)
+}
+
+/// An input fetched to a local path, its fingerprint being computed on a blocking thread.
+struct Ahead {
+    name: String,
+    path: PathBuf,
+    tmp: Option<tempfile::TempPath>,
+    fingerprint: Result<tokio::task::JoinHandle<Result<source::Fingerprint>>>,
+}
+
+impl Ahead {
+    async fn start(input: source::Input, forced: Option<Encoding>) -> Ahead {
+        let name = input.name();
+        match input.fetch().await {
+            Ok((path, tmp)) => {
+                let p = path.clone();
+                let fingerprint = Ok(tokio::task::spawn_blocking(move || {
+                    source::fingerprint(&p, forced)
+                }));
+                Ahead {
+                    name,
+                    path,
+                    tmp,
+                    fingerprint,
+                }
+            }
+            // An object that cannot be fetched is a file-level error like an unreadable file.
+            Err(e) => Ahead {
+                path: PathBuf::from(&name),
+                name,
+                tmp: None,
+                fingerprint: Err(e),
+            },
+        }
+    }
+
+    /// The name, the local path, the fingerprint, and the guard of a fetched temporary file.
+    async fn finish(
+        self,
+    ) -> (
+        String,
+        PathBuf,
+        Result<source::Fingerprint>,
+        Option<tempfile::TempPath>,
+    ) {
+        let fp = match self.fingerprint {
+            Ok(task) => task.await.unwrap_or_else(|e| {
+                Err(Error::Read {
+                    path: self.path.clone(),
+                    message: format!("fingerprinting failed: {e}"),
+                })
+            }),
+            Err(e) => Err(e),
+        };
+        (self.name, self.path, fp, self.tmp)
+    }
 }
 
 /// A file read and written, waiting for its group's commit.
@@ -385,6 +443,8 @@ async fn stream(
     let t0 = Instant::now();
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
+    let plan = feed.plan();
+    let mut row = Row::default();
     while records.next_into(&mut rec, path)? {
         if encoding == Encoding::Xlsx && Records::is_blank(&rec) {
             continue;
@@ -396,7 +456,8 @@ async fn stream(
                 message,
             })
         } else if records.well_formed(&rec) {
-            feed.convert((0..ncols).map(|c| records.value(&rec, c)), divisions)
+            let values = (0..ncols).map(|c| records.value(&rec, c));
+            feed.convert_into(&plan, &mut row, values, divisions)
         } else {
             Err(Reject {
                 reason: "malformed_record".into(),
@@ -408,7 +469,7 @@ async fn stream(
             })
         };
         match result {
-            Ok(row) => {
+            Ok(()) => {
                 report.accepted += 1;
                 report.warnings += i64::from(row.warnings > 0);
                 rows.push(&row, rec.position);

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use calamine::{Data, Reader as _, Xlsx};
 use plsw_schemas::tables::Table;
@@ -17,29 +17,126 @@ use crate::source::{Encoding, Gb18030Reader};
 #[derive(Debug, Default, Clone)]
 pub(crate) struct RawRecord {
     pub(crate) position: i64,
-    pub(crate) fields: Vec<String>,
+    pub(crate) fields: csv::StringRecord,
+}
+
+/// Records read ahead in one message: sending them one by one would cost more than reading.
+type Chunk = Vec<RawRecord>;
+const CHUNK_RECORDS: usize = 1024;
+/// Chunks that may wait for the checks (about 4,000 records).
+const QUEUE_CHUNKS: usize = 4;
+
+/// The reading end of a file's reader thread: chunks of records in file order, then either the
+/// end (the channel closes) or the one read error that stops the file.
+struct Feed {
+    chunks: Receiver<std::result::Result<Chunk, String>>,
+    /// Chunks handed back, so that their records' buffers are reused.
+    spare: Sender<Chunk>,
+    current: Chunk,
+    next: usize,
+}
+
+impl Feed {
+    fn next_into(&mut self, rec: &mut RawRecord) -> std::result::Result<bool, String> {
+        while self.next == self.current.len() {
+            let done = std::mem::take(&mut self.current);
+            // The reader may have stopped already (end of file): the chunk is then dropped.
+            let _ = self.spare.send(done);
+            self.next = 0;
+            match self.chunks.recv() {
+                Ok(chunk) => self.current = chunk?,
+                Err(_) => return Ok(false),
+            }
+        }
+        std::mem::swap(rec, &mut self.current[self.next]);
+        self.next += 1;
+        Ok(true)
+    }
+}
+
+/// The writing end of a file's reader thread: fills records in place (their buffers are
+/// reused) and sends them in chunks.
+struct Sink {
+    tx: SyncSender<std::result::Result<Chunk, String>>,
+    spares: Receiver<Chunk>,
+    chunk: Chunk,
+    filled: usize,
+}
+
+impl Sink {
+    /// The record to fill next (the same one until `push`).
+    fn slot(&mut self) -> &mut RawRecord {
+        if self.chunk.is_empty() {
+            self.chunk = self.spares.try_recv().unwrap_or_default();
+            self.chunk.resize_with(CHUNK_RECORDS, RawRecord::default);
+        }
+        &mut self.chunk[self.filled]
+    }
+
+    /// The slot is filled. False when the load stopped reading: the reader then stops too.
+    fn push(&mut self) -> bool {
+        self.filled += 1;
+        self.filled < CHUNK_RECORDS || self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.truncate(self.filled);
+        self.filled = 0;
+        chunk.is_empty() || self.tx.send(Ok(chunk)).is_ok()
+    }
+
+    /// Sends the records before the error, then the error, which ends the file.
+    fn fail(&mut self, message: String) {
+        if self.flush() {
+            let _ = self.tx.send(Err(message));
+        }
+    }
+}
+
+/// Starts the thread that reads a file's records, so that reading, decoding and splitting run
+/// beside the checks. `read` pushes every record into the sink, or fails it.
+fn spawn_reader<F>(read: F) -> Feed
+where
+    F: FnOnce(&mut Sink) + Send + 'static,
+{
+    let (tx, chunks) = sync_channel(QUEUE_CHUNKS);
+    let (spare, spares) = channel::<Chunk>();
+    std::thread::spawn(move || {
+        let mut sink = Sink {
+            tx,
+            spares,
+            chunk: Vec::new(),
+            filled: 0,
+        };
+        read(&mut sink);
+        sink.flush();
+    });
+    Feed {
+        chunks,
+        spare,
+        current: Vec::new(),
+        next: 0,
+    }
 }
 
 enum Inner {
-    Csv(Box<csv::Reader<Box<dyn Read>>>, csv::StringRecord),
-    /// The first sheet's rows (1-based sheet row, cells as text), read cell by cell on a thread
-    /// of its own: the sheet is never held whole, and its XML is parsed beside the checks.
+    Csv,
+    /// The first sheet's rows (1-based sheet row, cells as text), read cell by cell: the sheet
+    /// is never held whole. Trailing empty cells of a row are absent.
     Xlsx {
-        rows: Receiver<std::result::Result<(i64, Vec<String>), String>>,
         width: usize,
     },
 }
 
-/// Sheet rows that may wait for the reader of an XLSX file.
-const XLSX_QUEUE: usize = 1024;
-
-/// A file's records, with the header resolved against a table's columns.
+/// A file's records, with the header resolved against a table's columns. The file is read on a
+/// thread of its own, ahead of the checks.
 pub(crate) struct Records {
     inner: Inner,
+    feed: Feed,
     headers: Vec<String>,
     /// For each table column, the index of its field in the file, if present.
     map: Vec<Option<usize>>,
-    count: i64,
 }
 
 impl Records {
@@ -51,7 +148,7 @@ impl Records {
         table: &Table,
         header_required: &dyn Fn(&str) -> bool,
     ) -> Result<Records> {
-        let (inner, headers) = match encoding {
+        let (inner, feed, headers) = match encoding {
             Encoding::Xlsx => open_xlsx(path)?,
             _ => open_csv(path, encoding)?,
         };
@@ -84,63 +181,32 @@ impl Records {
         }
         Ok(Records {
             inner,
+            feed,
             headers,
             map,
-            count: 0,
         })
     }
 
     /// The next record, or `None` at the end. A read error (I/O, malformed encoding) is
     /// file-level: the load of this file stops and nothing of it is committed.
     pub(crate) fn next_into(&mut self, rec: &mut RawRecord, path: &Path) -> Result<bool> {
-        match &mut self.inner {
-            Inner::Csv(rdr, buf) => {
-                let more = rdr.read_record(buf).map_err(|e| Error::Read {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?;
-                if !more {
-                    return Ok(false);
-                }
-                self.count += 1;
-                rec.position = self.count;
-                // The record's strings are reused: no allocation per field once they are grown.
-                rec.fields.truncate(buf.len());
-                for (i, f) in buf.iter().enumerate() {
-                    match rec.fields.get_mut(i) {
-                        Some(s) => {
-                            s.clear();
-                            s.push_str(f);
-                        }
-                        None => rec.fields.push(f.to_string()),
-                    }
-                }
-                Ok(true)
-            }
-            Inner::Xlsx { rows, width } => {
-                let Ok(row) = rows.recv() else {
-                    return Ok(false);
-                };
-                let (position, mut fields) = row.map_err(|message| Error::Read {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
-                // As wide as the header at least (a row's trailing empty cells are absent).
-                if fields.len() < *width {
-                    fields.resize(*width, String::new());
-                }
-                rec.position = position;
-                rec.fields = fields;
-                self.count += 1;
-                Ok(true)
+        let more = self.feed.next_into(rec).map_err(|message| Error::Read {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        if let (true, Inner::Xlsx { width }) = (more, &self.inner) {
+            // As wide as the header at least.
+            while rec.fields.len() < *width {
+                rec.fields.push_field("");
             }
         }
+        Ok(more)
     }
 
     /// The value of table column `col` in a record ("" when the file lacks the column).
     pub(crate) fn value<'r>(&self, rec: &'r RawRecord, col: usize) -> &'r str {
         match self.map[col] {
-            Some(i) => rec.fields.get(i).map(String::as_str).unwrap_or(""),
+            Some(i) => rec.fields.get(i).unwrap_or(""),
             None => "",
         }
     }
@@ -152,7 +218,7 @@ impl Records {
     /// Whether the record has as many fields as the header.
     pub(crate) fn well_formed(&self, rec: &RawRecord) -> bool {
         match self.inner {
-            Inner::Csv(..) => rec.fields.len() == self.headers.len(),
+            Inner::Csv => rec.fields.len() == self.headers.len(),
             Inner::Xlsx { .. } => true,
         }
     }
@@ -166,7 +232,7 @@ impl Records {
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| format!("_extra_{}", i + 1));
-            obj.insert(key, serde_json::Value::String(v.clone()));
+            obj.insert(key, serde_json::Value::String(v.to_string()));
         }
         serde_json::Value::Object(obj).to_string()
     }
@@ -174,7 +240,7 @@ impl Records {
     /// Whether a record has no cell at all (a blank trailing XLSX row), which is skipped. A row
     /// with a space in a cell is a record (and is quarantined if that breaks a rule).
     pub(crate) fn is_blank(rec: &RawRecord) -> bool {
-        rec.fields.iter().all(|f| f.is_empty())
+        rec.fields.iter().all(str::is_empty)
     }
 
     /// The first XLSX cell holding an error (`#DIV/0!`, `#REF!` …) of a record, if any.
@@ -193,14 +259,14 @@ impl Records {
     }
 }
 
-fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Vec<String>)> {
+fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>)> {
     let mut file =
         BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
     if encoding == Encoding::Utf8Bom {
         let mut bom = [0u8; 3];
         file.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
     }
-    let reader: Box<dyn Read> = match encoding {
+    let reader: Box<dyn Read + Send> = match encoding {
         Encoding::Gb18030 => Box::new(Gb18030Reader::new(file)),
         _ => Box::new(file),
     };
@@ -224,10 +290,27 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Vec<String>)> {
             message: "no header row".into(),
         });
     }
-    Ok((Inner::Csv(Box::new(rdr), csv::StringRecord::new()), headers))
+    let feed = spawn_reader(move |sink: &mut Sink| {
+        let mut count = 0;
+        loop {
+            let rec = sink.slot();
+            match rdr.read_record(&mut rec.fields) {
+                Ok(true) => {
+                    count += 1;
+                    rec.position = count;
+                    if !sink.push() {
+                        return;
+                    }
+                }
+                Ok(false) => return,
+                Err(e) => return sink.fail(e.to_string()),
+            }
+        }
+    });
+    Ok((Inner::Csv, feed, headers))
 }
 
-fn open_xlsx(path: &Path) -> Result<(Inner, Vec<String>)> {
+fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
     let read_err = |message: String| Error::Read {
         path: path.to_path_buf(),
         message,
@@ -242,51 +325,49 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Vec<String>)> {
     // Opened here, so that a sheet that cannot be read fails the open.
     book.worksheet_cells_reader(&sheet)
         .map_err(|e| read_err(e.to_string()))?;
-    let (tx, rows) = sync_channel(XLSX_QUEUE);
-    std::thread::spawn(move || {
+    let mut feed = spawn_reader(move |sink: &mut Sink| {
         let mut cells = match book.worksheet_cells_reader(&sheet) {
             Ok(c) => c,
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-                return;
-            }
+            Err(e) => return sink.fail(e.to_string()),
         };
         // Cells come row by row, left to right; a row ends where the next one starts.
-        let mut current: Option<(u32, Vec<String>)> = None;
+        let mut row: Option<u32> = None;
         loop {
             let cell = match cells.next_cell() {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) => {
-                    let _ = tx.send(Err(e.to_string()));
-                    return;
-                }
+                Err(e) => return sink.fail(e.to_string()),
             };
             let (r, c) = cell.get_position();
-            if current.as_ref().is_some_and(|(row, _)| *row != r) {
-                let (row, fields) = current.take().expect("a row");
-                if tx.send(Ok((i64::from(row) + 1, fields))).is_err() {
-                    return; // the load stopped
+            if row != Some(r) {
+                if row.is_some() && !sink.push() {
+                    return;
                 }
+                row = Some(r);
+                let rec = sink.slot();
+                rec.fields.clear();
+                rec.position = i64::from(r) + 1;
             }
-            let (_, fields) = current.get_or_insert_with(|| (r, Vec::new()));
-            let c = c as usize;
-            if fields.len() <= c {
-                fields.resize(c + 1, String::new());
+            let rec = sink.slot();
+            // Empty cells between are absent.
+            while rec.fields.len() < c as usize {
+                rec.fields.push_field("");
             }
-            fields[c] = cell_text(&Data::from(cell.get_value().clone()));
+            rec.fields
+                .push_field(&cell_text(&Data::from(cell.get_value().clone())));
         }
-        if let Some((row, fields)) = current {
-            let _ = tx.send(Ok((i64::from(row) + 1, fields)));
+        if row.is_some() {
+            sink.push();
         }
     });
-    let headers = match rows.recv() {
-        Ok(Ok((_, headers))) => headers,
-        Ok(Err(message)) => return Err(read_err(message)),
-        Err(_) => return Err(read_err("the first sheet is empty".into())),
+    let mut first = RawRecord::default();
+    let headers: Vec<String> = match feed.next_into(&mut first) {
+        Ok(true) => first.fields.iter().map(str::to_string).collect(),
+        Ok(false) => return Err(read_err("the first sheet is empty".into())),
+        Err(message) => return Err(read_err(message)),
     };
     let width = headers.len();
-    Ok((Inner::Xlsx { rows, width }, headers))
+    Ok((Inner::Xlsx { width }, feed, headers))
 }
 
 /// Marks a cell that held a spreadsheet error, so the record is quarantined (`bad_cell`).

@@ -241,8 +241,7 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
         BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
-    let mut carry: Vec<u8> = Vec::new();
-    let mut utf8 = true;
+    let mut utf8 = Utf8Check::default();
     let mut ascii = true;
     let mut head: Vec<u8> = Vec::new();
     let mut bytes = 0u64;
@@ -257,22 +256,9 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
         if head.len() < 4 {
             head.extend_from_slice(&buf[..n.min(4)]);
         }
-        if utf8 {
-            carry.extend_from_slice(&buf[..n]);
-            match std::str::from_utf8(&carry) {
-                Ok(_) => carry.clear(),
-                Err(e) if e.error_len().is_none() => {
-                    // An incomplete sequence at the end: keep it for the next chunk.
-                    let rest = carry.split_off(e.valid_up_to());
-                    carry = rest;
-                }
-                Err(_) => utf8 = false,
-            }
-        }
+        utf8.update(&buf[..n]);
     }
-    if !carry.is_empty() {
-        utf8 = false;
-    }
+    let utf8 = utf8.finish();
     let encoding = if head.starts_with(b"PK\x03\x04") {
         Encoding::Xlsx
     } else if let Some(forced) = forced {
@@ -308,6 +294,62 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
         bytes,
         encoding,
     })
+}
+
+/// Whether a stream of chunks is valid UTF-8, where a sequence may straddle two chunks. Only
+/// the straddling bytes are copied, never a chunk.
+#[derive(Debug)]
+struct Utf8Check {
+    valid: bool,
+    /// The start of a sequence that the next chunk completes (at most 3 bytes).
+    carry: Vec<u8>,
+}
+
+impl Default for Utf8Check {
+    fn default() -> Self {
+        Utf8Check {
+            valid: true,
+            carry: Vec::new(),
+        }
+    }
+}
+
+impl Utf8Check {
+    fn update(&mut self, mut chunk: &[u8]) {
+        if !self.valid {
+            return;
+        }
+        if let Some(&lead) = self.carry.first() {
+            let len = match lead {
+                0xC2..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (len - self.carry.len()).min(chunk.len());
+            self.carry.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.carry.len() < len {
+                return;
+            }
+            if std::str::from_utf8(&self.carry).is_err() {
+                self.valid = false;
+                return;
+            }
+            self.carry.clear();
+        }
+        match std::str::from_utf8(chunk) {
+            Ok(_) => {}
+            // An incomplete sequence at the end: kept for the next chunk.
+            Err(e) if e.error_len().is_none() => {
+                self.carry.extend_from_slice(&chunk[e.valid_up_to()..]);
+            }
+            Err(_) => self.valid = false,
+        }
+    }
+
+    fn finish(self) -> bool {
+        self.valid && self.carry.is_empty()
+    }
 }
 
 /// Decodes GB18030 to UTF-8 as a stream, failing (never replacing) on a malformed sequence, so
@@ -388,6 +430,39 @@ impl<R: Read> Read for Gb18030Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utf8_is_checked_across_chunk_boundaries() {
+        let text = "豫0621,法律援助,𠀀é\n".as_bytes();
+        let check = |bytes: &[u8], cut: &[usize]| {
+            let mut c = Utf8Check::default();
+            let mut from = 0;
+            for &at in cut {
+                c.update(&bytes[from..at]);
+                from = at;
+            }
+            c.update(&bytes[from..]);
+            c.finish()
+        };
+        for a in 0..=text.len() {
+            for b in a..=text.len() {
+                assert!(check(text, &[a, b]), "valid text cut at {a} and {b}");
+            }
+        }
+        let gbk = encoding_rs::GB18030
+            .encode("豫0621,法律援助")
+            .0
+            .into_owned();
+        let truncated = &text[..2];
+        for a in 0..=gbk.len() {
+            assert!(!check(&gbk, &[a]), "GB18030 bytes cut at {a}");
+        }
+        assert!(!check(truncated, &[1]), "a sequence cut short at the end");
+        assert!(
+            !check(&[0xE8, 0x41, 0x41], &[1]),
+            "a lead byte without its continuation"
+        );
+    }
 
     #[test]
     fn gb18030_round_trips_chinese() {

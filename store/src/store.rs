@@ -10,6 +10,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::prelude::SessionContext;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -17,7 +18,7 @@ use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
-use plsw_schemas::tables::{self, Table};
+use plsw_schemas::tables::{self, Kind, Table};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -254,10 +255,15 @@ impl Warehouse {
         table: DeltaTable,
         app_id: Option<&str>,
     ) -> Result<TableWriter> {
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        // Columns with a value per row (ids, record positions, instants) get no dictionary:
+        // building one costs a hash per value, only to be given up once it grows too large.
+        for name in unique_columns(def) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        let props = props.build();
         let writer = RecordBatchWriter::for_table(&table)
             .map_err(Error::delta(def.name))?
             .with_writer_properties(props)
@@ -789,4 +795,22 @@ impl LoadRecord {
             loaded_at: ts("loaded_at"),
         }
     }
+}
+
+/// The columns of a table with (nearly) a value per row: the last key column when it is an id,
+/// the record position, and timestamps.
+fn unique_columns(def: &Table) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = def
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(c.kind, Kind::Timestamp)
+                || (def.key.last() == Some(&c.name) && matches!(c.kind, Kind::Text))
+        })
+        .map(|c| c.name)
+        .collect();
+    if def.schema().field_with_name("record").is_ok() {
+        out.push("record");
+    }
+    out
 }

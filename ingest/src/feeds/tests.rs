@@ -169,6 +169,35 @@ fn case_outcome_only_for_mediation() {
     assert_eq!(row.get("outcome"), &Value::Text("success".into()));
 }
 
+#[test]
+fn a_row_reused_across_records_holds_only_the_last_record() {
+    // The ingest converts every record of a file into one reused row: a record after a
+    // rejected one, or after one with more values, must come out as if converted alone.
+    let d = Divisions::builtin();
+    let plan = CASES.plan();
+    let mut row = Row::default();
+    let records = [
+        case(&[]),
+        case(&[(4, "2025-02-28")]),
+        case(&[(1, "公证"), (5, "调解成功"), (7, "12.5")]),
+        case(&[(0, "豫0122民调2025002"), (3, "2025-04-01"), (4, "")]),
+        case(&[(1, "仲裁")]),
+        case(&[(1, "legal_aid"), (6, "是")]),
+    ];
+    for values in &records {
+        let fresh = run(&CASES, values);
+        let reused = CASES.convert_into(&plan, &mut row, values.iter().copied(), &d);
+        match (fresh, reused) {
+            (Ok(fresh), Ok(())) => {
+                assert_eq!(fresh.values, row.values, "{values:?}");
+                assert_eq!(fresh.warnings, row.warnings);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{values:?}"),
+            (a, b) => panic!("{values:?}: alone {a:?}, reused {b:?}"),
+        }
+    }
+}
+
 // platform_id, level, division_code, name, built_on, operating, services, equipment, star_rating
 const PLATFORM: [&str; 9] = [
     "P1",
