@@ -157,7 +157,16 @@ impl Feed {
                         .iter()
                         .find(|(c, ..)| *c == col.name)
                         .map(|(_, other, value)| {
-                            (position(other).expect("a column of the feed"), *value)
+                            let at = position(other).expect("a column of the feed");
+                            // Read while converting: it must be converted already, or a reused
+                            // row would show the previous record's value.
+                            assert!(
+                                at < position(col.name).expect("a column of the feed"),
+                                "{}: {} is ignored unless {other}, which must come before it",
+                                self.name,
+                                col.name
+                            );
+                            (at, *value)
                         }),
                 })
                 .collect(),

@@ -109,8 +109,8 @@ pub async fn load_paths(
     let mut book = wh.load_book().await?;
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut group = Group::default();
-    // The next file is fetched and fingerprinted (read whole and hashed) on a blocking thread
-    // while this one streams.
+    // The next file is fetched before this one streams, and fingerprinted (read whole and
+    // hashed) on a blocking thread while this one streams.
     let mut files = files.into_iter();
     let mut next = match files.next() {
         Some(input) => Some(Ahead::start(input, opts.encoding).await),

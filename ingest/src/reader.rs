@@ -48,6 +48,8 @@ struct Feed {
 }
 
 impl Feed {
+    /// The next record into `rec`. Not to be called again after it returned `Ok(false)` or an
+    /// error: the channel is closed by then, which reads as a reader that died.
     fn next_into(&mut self, rec: &mut RawRecord) -> std::result::Result<bool, String> {
         while self.next == self.current.len() {
             let done = std::mem::take(&mut self.current);
@@ -162,7 +164,9 @@ fn idle_readers() -> std::sync::MutexGuard<'static, Vec<(u64, Sender<Job>)>> {
 fn run_on_reader(job: Job) {
     let idle = idle_readers().pop();
     let job = match idle {
-        // An idle thread takes the job unless it died (a panic in its last file).
+        // An idle thread takes the job. (A listed thread never ends without taking itself off
+        // the list first, and one that panicked never lists itself again; a failed send would
+        // still fall back to a new thread.)
         Some((_, worker)) => match worker.send(job) {
             Ok(()) => return,
             Err(std::sync::mpsc::SendError(back)) => back,
@@ -434,12 +438,8 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
                 rec.position = i64::from(r) + 1;
             }
             let rec = sink.slot();
-            // Empty cells between are absent.
-            while rec.fields.len() < c as usize {
-                rec.fields.push_field("");
-            }
-            rec.fields
-                .push_field(&cell_text(&Data::from(cell.get_value().clone())));
+            let text = cell_text(&Data::from(cell.get_value().clone()));
+            set_field(&mut rec.fields, c as usize, &text);
         }
         if row.is_some() {
             sink.push();
@@ -453,6 +453,25 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
     };
     let width = headers.len();
     Ok((Inner::Xlsx { width }, feed, headers))
+}
+
+/// Sets field `at` of a record, as empty fields up to it. Cells come left to right (empty ones
+/// are absent), so this appends; a workbook whose cells come out of order, or twice, still puts
+/// each value in its own column (the later of two wins), by rebuilding the record.
+fn set_field(fields: &mut csv::StringRecord, at: usize, text: &str) {
+    if at >= fields.len() {
+        while fields.len() < at {
+            fields.push_field("");
+        }
+        fields.push_field(text);
+        return;
+    }
+    let mut all: Vec<String> = fields.iter().map(str::to_string).collect();
+    all[at] = text.to_string();
+    fields.clear();
+    for f in &all {
+        fields.push_field(f);
+    }
 }
 
 /// Marks a cell that held a spreadsheet error, so the record is quarantined (`bad_cell`).
@@ -555,6 +574,19 @@ mod tests {
             Err(e) => panic!("another error: {e}"),
             Ok(_) => panic!("a broken workbook opened"),
         }
+    }
+
+    #[test]
+    fn cells_out_of_order_or_twice_land_in_their_own_columns() {
+        let mut rec = csv::StringRecord::new();
+        set_field(&mut rec, 0, "a");
+        set_field(&mut rec, 2, "c");
+        assert_eq!(rec, csv::StringRecord::from(vec!["a", "", "c"]));
+        set_field(&mut rec, 1, "b");
+        set_field(&mut rec, 0, "A");
+        assert_eq!(rec, csv::StringRecord::from(vec!["A", "b", "c"]));
+        set_field(&mut rec, 4, "e");
+        assert_eq!(rec, csv::StringRecord::from(vec!["A", "b", "c", "", "e"]));
     }
 
     #[test]

@@ -324,3 +324,18 @@ fn funding_and_population_quarantine_reasons() {
         "missing_required"
     );
 }
+
+#[test]
+fn every_feeds_rules_resolve_to_earlier_columns() {
+    // plan() panics on a rule naming an unknown column, or an `ignored_unless` whose other
+    // column comes later (a reused row would then read the previous record's value).
+    for feed in FILE_FEEDS {
+        let plan = feed.plan();
+        assert_eq!(
+            plan.columns.len(),
+            feed.table.columns.len(),
+            "{}",
+            feed.name
+        );
+    }
+}
