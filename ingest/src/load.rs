@@ -370,6 +370,10 @@ async fn stage_file(
         Err(e) if e.is_file_level() => return Ok(failed(report, record, e)),
         Err(e) => return Err(e),
     };
+    // The rows read must be the content the load is identified by.
+    if let Err(e) = source::unchanged(path, &fp) {
+        return Ok(failed(report, record, e));
+    }
     record.status = "committed".into();
     record.rows_read = report.read;
     record.rows_accepted = report.accepted;

@@ -232,13 +232,36 @@ pub struct Fingerprint {
     pub sha256: String,
     pub bytes: u64,
     pub encoding: Encoding,
+    /// The file's modification time when it was hashed, to tell a file that changed before its
+    /// load finished (see [`unchanged`]).
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Whether a file is still as it was when it was fingerprinted (same size, same modification
+/// time). A file still being written when it was loaded fails, rather than be committed under
+/// the identity of other content: its load is then retried whole once the file is complete.
+pub fn unchanged(path: &Path, fp: &Fingerprint) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.len() != fp.bytes || meta.modified().ok() != fp.modified {
+        return Err(Error::Read {
+            path: path.to_path_buf(),
+            message: format!(
+                "the file changed while it was being loaded ({} bytes when hashed, {} now); \
+                 load it again once it is complete",
+                fp.bytes,
+                meta.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Reads the file once: SHA-256 of its bytes, and whether it is XLSX, UTF-8 (with or without
 /// BOM) or else GB18030. `forced` skips detection (GB18030 validity is checked while reading).
 pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint> {
-    let mut file =
-        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
+    let opened = File::open(path).map_err(|e| Error::io(path, e))?;
+    let modified = opened.metadata().ok().and_then(|m| m.modified().ok());
+    let mut file = BufReader::with_capacity(1 << 20, opened);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut utf8 = Utf8Check::default();
@@ -289,11 +312,15 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
     } else {
         Encoding::Gb18030
     };
-    Ok(Fingerprint {
+    let fp = Fingerprint {
         sha256: hex::encode(hasher.finalize()),
         bytes,
         encoding,
-    })
+        modified,
+    };
+    // Appended to, or rewritten, while it was hashed.
+    unchanged(path, &fp)?;
+    Ok(fp)
 }
 
 /// Whether a stream of chunks is valid UTF-8, where a sequence may straddle two chunks. Only
@@ -430,6 +457,24 @@ impl<R: Read> Read for Gb18030Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_changes_after_its_fingerprint_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2025-01-mediation.csv");
+        std::fs::write(&path, "case_id,case_type\nA1,mediation\n").unwrap();
+        let fp = fingerprint(&path, None).unwrap();
+        assert!(unchanged(&path, &fp).is_ok());
+        // Still being written: a record more.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"A2,mediation\n").unwrap();
+        drop(f);
+        let err = unchanged(&path, &fp).unwrap_err().to_string();
+        assert!(err.contains("changed while it was being loaded"), "{err}");
+    }
 
     #[test]
     fn utf8_is_checked_across_chunk_boundaries() {
