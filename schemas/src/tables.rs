@@ -1035,6 +1035,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_columns_are_required() {
+        // The current state per key joins on the key with `=` (plsw-store's catalog), which
+        // never matches a NULL: a key column must never be empty.
+        for t in ALL {
+            for k in t.key {
+                let c = t
+                    .columns
+                    .iter()
+                    .find(|c| c.name == *k)
+                    .unwrap_or_else(|| panic!("{}: key {k} is not a column", t.name));
+                assert!(c.required, "{}: key column {k} is not required", t.name);
+            }
+        }
+    }
+
+    #[test]
     fn column_names_are_delta_friendly_and_unique() {
         for t in ALL {
             let schema = t.schema();

@@ -178,40 +178,57 @@ fn current_sql(t: &Table) -> String {
 
 /// [`current_sql`] over the loads of `loads` (a query of `load_id, load_seq`), with `restrict`
 /// (empty, or ` WHERE …` over the raw rows `r`).
+///
+/// The newest row per key is found by grouping and joining back, not by a window: a window
+/// sorts the whole history by key (6.8 GiB and two minutes for a first transform at ten
+/// province-years), a hash aggregate does not. Rows are ordered by `load_seq`, then `record`,
+/// as one number (`record` is below 2^32, and unique within a load: a file's record position or
+/// a pull's item number, whose groups hold one row per key), so the newest row is unique.
 fn ranked_sql(t: &Table, loads: &str, restrict: &str) -> String {
     let cols = column_list(t, "r");
-    let key = t
-        .key
+    let mut partition: Vec<&str> = Vec::new();
+    if t.kind == TableKind::Snapshot {
+        partition.push("as_of");
+    }
+    partition.extend(t.key.iter().copied());
+    debug_assert!(!partition.is_empty(), "{} has no key", t.name);
+    let extra_from = match t.kind {
+        TableKind::Snapshot => format!(
+            " JOIN (SELECT as_of AS snap_as_of, max(load_seq) AS snap_seq FROM loads
+                     WHERE status = 'committed' AND feed = '{name}' GROUP BY as_of) latest
+               ON r.as_of = latest.snap_as_of AND l.load_seq = latest.snap_seq",
+            name = t.name
+        ),
+        _ => String::new(),
+    };
+    let rows = format!(
+        "SELECT {cols}, l.load_seq * 4294967296 + r.record AS o_
+         FROM {name} r JOIN ({loads}) l ON r.load_id = l.load_id{extra_from}{restrict}",
+        name = t.name
+    );
+    let group = partition.join(", ");
+    let best = partition
         .iter()
-        .map(|k| format!("r.{k}"))
+        .map(|k| format!("{k} AS b_{k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let ranked = |partition: String, extra_from: &str| {
-        format!(
-            "SELECT {cols}, row_number() OVER (PARTITION BY {partition} ORDER BY l.load_seq DESC, r.record DESC) AS rn_
-             FROM {name} r JOIN ({loads}) l ON r.load_id = l.load_id{extra_from}{restrict}",
-            name = t.name
-        )
-    };
-    let inner = match t.kind {
-        TableKind::Snapshot => ranked(
-            format!("r.as_of, {key}"),
-            &format!(
-                " JOIN (SELECT as_of AS snap_as_of, max(load_seq) AS snap_seq FROM loads
-                         WHERE status = 'committed' AND feed = '{name}' GROUP BY as_of) latest
-                   ON r.as_of = latest.snap_as_of AND l.load_seq = latest.snap_seq",
-                name = t.name
-            ),
-        ),
-        _ => ranked(key, ""),
-    };
+    // Key columns are required (an empty one quarantines its row), so `=` matches every row.
+    let on = partition
+        .iter()
+        .map(|k| format!("x.{k} = b.b_{k}"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let outer = t
         .stored_columns()
         .iter()
-        .map(|c| c.name)
+        .map(|c| format!("x.{}", c.name))
         .collect::<Vec<_>>()
         .join(", ");
-    format!("SELECT {outer} FROM ({inner}) WHERE rn_ = 1")
+    format!(
+        "SELECT {outer} FROM ({rows}) x JOIN
+         (SELECT {best}, max(o_) AS b_o_ FROM ({rows}) y GROUP BY {group}) b
+         ON {on} AND x.o_ = b.b_o_"
+    )
 }
 
 /// The current state per key from a state on disk (registered as `state`) and the committed
