@@ -218,12 +218,7 @@ fn ranked_sql(t: &Table, loads: &str, restrict: &str) -> String {
         .map(|k| format!("x.{k} = b.b_{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
-    let outer = t
-        .stored_columns()
-        .iter()
-        .map(|c| format!("x.{}", c.name))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let outer = column_list(t, "x");
     format!(
         "SELECT {outer} FROM ({rows}) x JOIN
          (SELECT {best}, max(o_) AS b_o_ FROM ({rows}) y GROUP BY {group}) b
@@ -236,15 +231,9 @@ fn ranked_sql(t: &Table, loads: &str, restrict: &str) -> String {
 /// rows whose key (for a snapshot: whose date) none of those loads brings, and the newest of
 /// theirs as in [`current_sql`].
 fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
-    let outer = |alias: &str| {
-        t.stored_columns()
-            .iter()
-            .map(|c| format!("{alias}{}", c.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let outer = column_list(t, "s");
     if newer.is_empty() {
-        return format!("SELECT {} FROM {state} s", outer("s."));
+        return format!("SELECT {outer} FROM {state} s");
     }
     let ids = newer
         .iter()
@@ -260,9 +249,8 @@ fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
     );
     let kept = match t.kind {
         TableKind::Snapshot => format!(
-            "SELECT {} FROM {state} s WHERE s.as_of NOT IN
-             (SELECT as_of FROM loads WHERE load_id IN ({ids}) AND as_of IS NOT NULL)",
-            outer("s.")
+            "SELECT {outer} FROM {state} s WHERE s.as_of NOT IN
+             (SELECT as_of FROM loads WHERE load_id IN ({ids}) AND as_of IS NOT NULL)"
         ),
         _ => {
             let key = t.key.join(", ");
@@ -273,9 +261,8 @@ fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
                 .collect::<Vec<_>>()
                 .join(" AND ");
             format!(
-                "SELECT {} FROM {state} s LEFT ANTI JOIN
-                 (SELECT DISTINCT {key} FROM {name} WHERE load_id IN ({ids})) n ON {on}",
-                outer("s.")
+                "SELECT {outer} FROM {state} s LEFT ANTI JOIN
+                 (SELECT DISTINCT {key} FROM {name} WHERE load_id IN ({ids})) n ON {on}"
             )
         }
     };
