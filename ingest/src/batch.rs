@@ -105,6 +105,33 @@ pub(crate) struct RowBatcher {
     columns: Vec<ColumnBuilder>,
     records: Vec<i64>,
     lineage: Lineage,
+    /// `as_of`, `load_id`, `source` and `loaded_at`, which hold one value per load: built once
+    /// as long as a full batch, and sliced for each batch.
+    constant: Option<Constant>,
+}
+
+struct Constant {
+    as_of: ArrayRef,
+    load_id: ArrayRef,
+    source: ArrayRef,
+    loaded_at: ArrayRef,
+}
+
+impl Constant {
+    fn new(l: &Lineage, n: usize) -> Constant {
+        Constant {
+            as_of: Arc::new(Date32Array::from(vec![l.as_of; n])),
+            load_id: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                &l.load_id, n,
+            ))),
+            source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+                &l.source, n,
+            ))),
+            loaded_at: Arc::new(
+                TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC"),
+            ),
+        }
+    }
 }
 
 impl RowBatcher {
@@ -118,6 +145,7 @@ impl RowBatcher {
                 .collect(),
             records: Vec::with_capacity(BATCH_ROWS),
             lineage,
+            constant: None,
         }
     }
 
@@ -141,29 +169,28 @@ impl RowBatcher {
         let n = self.records.len();
         let mut arrays: Vec<ArrayRef> =
             self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let records: ArrayRef = Arc::new(Int64Array::from(std::mem::replace(
+            &mut self.records,
+            Vec::with_capacity(BATCH_ROWS),
+        )));
+        let lineage = &self.lineage;
+        let c = match &self.constant {
+            Some(c) if c.load_id.len() >= n => c,
+            _ => self
+                .constant
+                .insert(Constant::new(lineage, n.max(BATCH_ROWS))),
+        };
         if self.table.kind == TableKind::Snapshot {
-            arrays.push(Arc::new(Date32Array::from(vec![self.lineage.as_of; n])));
+            arrays.push(c.as_of.slice(0, n));
         }
-        arrays.extend(lineage_arrays(
-            &self.lineage,
-            std::mem::take(&mut self.records),
-        ));
+        arrays.extend([
+            c.load_id.slice(0, n),
+            c.source.slice(0, n),
+            records,
+            c.loaded_at.slice(0, n),
+        ]);
         RecordBatch::try_new(self.table.schema(), arrays).expect("rows match the table schema")
     }
-}
-
-fn lineage_arrays(l: &Lineage, records: Vec<i64>) -> Vec<ArrayRef> {
-    let n = records.len();
-    vec![
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            &l.load_id, n,
-        ))),
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            &l.source, n,
-        ))),
-        Arc::new(Int64Array::from(records)),
-        Arc::new(TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC")),
-    ]
 }
 
 /// Builds batches of `quarantine`.
@@ -217,5 +244,51 @@ impl QuarantineBatcher {
             Arc::new(TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC")),
         ];
         RecordBatch::try_new(tables::QUARANTINE.schema(), arrays).expect("quarantine schema")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feeds::{Feed, Row};
+    use datafusion::arrow::array::{Array, AsArray};
+
+    #[test]
+    fn every_batch_carries_its_loads_lineage_whatever_its_length() {
+        let feed = Feed::by_name("population").expect("a feed");
+        let lineage = Lineage {
+            load_id: "L1".into(),
+            feed: feed.name,
+            source: "population.csv".into(),
+            loaded_at: 7,
+            as_of: None,
+        };
+        let mut b = RowBatcher::new(feed.table, lineage);
+        let d = plsw_store::Divisions::builtin();
+        let row: Row = feed
+            .convert(["410122", "2025", "100"].into_iter(), &d)
+            .expect("a good row");
+        // A short batch, a long one (longer than the arrays built for the first), a short one.
+        for (n, first) in [(3, 1), (BATCH_ROWS, 4), (2, BATCH_ROWS as i64 + 4)] {
+            for r in 0..n {
+                b.push(&row, first + r as i64);
+            }
+            let batch = b.finish();
+            assert_eq!(batch.num_rows(), n);
+            let text = |name: &str| {
+                let a = batch.column_by_name(name).expect("column");
+                let a = a.as_string::<i32>();
+                (a.len(), a.value(0).to_string(), a.value(n - 1).to_string())
+            };
+            assert_eq!(text("load_id"), (n, "L1".into(), "L1".into()));
+            assert_eq!(
+                text("loaded_from"),
+                (n, "population.csv".into(), "population.csv".into())
+            );
+            let records = batch.column_by_name("record").expect("record");
+            let records = records.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+            assert_eq!(records.value(0), first);
+            assert_eq!(records.value(n - 1), first + n as i64 - 1);
+        }
     }
 }

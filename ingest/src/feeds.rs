@@ -4,17 +4,20 @@
 //! Conversion is driven by the column kinds declared in `plsw-schemas`; each feed adds its
 //! cross-field rules in a `check` function.
 
+use std::borrow::Cow;
+
 use plsw_schemas::codes;
 use plsw_schemas::tables::{self, Kind, Table};
 use plsw_store::Divisions;
 
 use crate::parse;
 
-/// A typed value of one column.
+/// A typed value of one column. Text is borrowed from the record it was read from (or from the
+/// code lists) where it can be, and owned where it is made (a pulled JSON item).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int(i64),
     Bool(bool),
     /// Days since the epoch.
@@ -42,16 +45,16 @@ fn reject(reason: impl Into<String>, message: impl Into<String>) -> Reject {
 
 /// A converted record, in the table's column order.
 #[derive(Debug, Default)]
-pub struct Row {
-    pub values: Vec<Value>,
+pub struct Row<'a> {
+    pub values: Vec<Value<'a>>,
     /// Warnings of an accepted row (an unknown topic kept as `other`).
     pub warnings: u32,
     table: Option<&'static Table>,
 }
 
-impl Row {
+impl<'a> Row<'a> {
     /// A row of `table` from values in its column order.
-    pub fn new(table: &'static Table, values: Vec<Value>) -> Row {
+    pub fn new(table: &'static Table, values: Vec<Value<'a>>) -> Row<'a> {
         debug_assert_eq!(values.len(), table.columns.len());
         Row {
             values,
@@ -68,36 +71,80 @@ impl Row {
             .unwrap_or_else(|| panic!("{} has no column {name}", t.name))
     }
 
-    pub fn get(&self, name: &str) -> &Value {
+    pub fn get(&self, name: &str) -> &Value<'a> {
         &self.values[self.idx(name)]
     }
 
-    pub fn set(&mut self, name: &str, v: Value) {
+    pub fn set(&mut self, name: &str, v: Value<'a>) {
         let i = self.idx(name);
         self.values[i] = v;
     }
 
-    fn text(&self, name: &str) -> Option<&str> {
-        match self.get(name) {
+    /// The row emptied, to hold the values of another record (of another lifetime): its buffer
+    /// is kept, so a file's records are converted without an allocation each.
+    pub fn recycle<'b>(self) -> Row<'b> {
+        let mut values = self.values;
+        values.clear();
+        Row {
+            // An empty vector mapped to the same layout: collected in place, no allocation.
+            values: values.into_iter().map(|_| Value::Null).collect(),
+            warnings: 0,
+            table: self.table,
+        }
+    }
+
+    // The checks read columns by position (see [`col`]): a lookup by name compared names for
+    // every field of every record.
+
+    fn text_at(&self, i: usize) -> Option<&str> {
+        match &self.values[i] {
             Value::Text(s) => Some(s),
             _ => None,
         }
     }
 
-    fn int(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Value::Int(v) => Some(*v),
+    fn int_at(&self, i: usize) -> Option<i64> {
+        match self.values[i] {
+            Value::Int(v) => Some(v),
             _ => None,
         }
     }
 
-    fn instant(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Value::Ts(v) | Value::Int(v) => Some(*v),
-            Value::Date(d) => Some(*d as i64),
+    fn instant_at(&self, i: usize) -> Option<i64> {
+        match self.values[i] {
+            Value::Ts(v) | Value::Int(v) => Some(v),
+            Value::Date(d) => Some(d as i64),
             _ => None,
         }
     }
+}
+
+/// The position of column `name` in `table`, computed at compile time (a name that is not a
+/// column of the table fails the build).
+const fn col(table: &Table, name: &str) -> usize {
+    let mut i = 0;
+    while i < table.columns.len() {
+        if same(table.columns[i].name, name) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no such column")
+}
+
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A file feed: its table and its rules.
@@ -115,7 +162,7 @@ pub struct Feed {
     /// earlier column `other` has `value` (feeds.md: an outcome on a case that is not a mediation
     /// is ignored).
     pub ignored_unless: &'static [(&'static str, &'static str, &'static str)],
-    pub check: fn(&mut Row, &Divisions) -> Result<(), Reject>,
+    pub check: for<'a> fn(&mut Row<'a>, &Divisions) -> Result<(), Reject>,
 }
 
 impl Feed {
@@ -132,7 +179,7 @@ impl Feed {
         &self,
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
-    ) -> Result<Row, Reject> {
+    ) -> Result<Row<'a>, Reject> {
         let mut row = Row::default();
         self.convert_into(&self.plan(), &mut row, values, divisions)?;
         Ok(row)
@@ -173,38 +220,31 @@ impl Feed {
         }
     }
 
-    /// [`Feed::convert`] into a row that is reused from record to record (its text buffers
-    /// too). On a reject the row holds a partial record.
+    /// [`Feed::convert`] into a row that is reused from record to record (see [`Row::recycle`]).
+    /// On a reject the row holds a partial record.
     pub fn convert_into<'a>(
         &self,
         plan: &Plan,
-        row: &mut Row,
+        row: &mut Row<'a>,
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
     ) -> Result<(), Reject> {
         let ncols = self.table.columns.len();
         row.table = Some(self.table);
         row.warnings = 0;
-        row.values.resize(ncols, Value::Null);
-        for (i, ((col, raw), rule)) in self
-            .table
-            .columns
-            .iter()
-            .zip(values)
-            .zip(&plan.columns)
-            .enumerate()
-        {
-            let text = raw.trim();
+        row.values.clear();
+        for ((col, raw), rule) in self.table.columns.iter().zip(values).zip(&plan.columns) {
+            let text = parse::trim(raw);
             if let Some((other, value)) = rule.ignored_unless {
                 if !matches!(&row.values[other], Value::Text(v) if v == value) {
-                    row.values[i] = Value::Null;
+                    row.values.push(Value::Null);
                     continue;
                 }
             }
             let lenient = rule.lenient;
             if text.is_empty() {
-                row.values[i] = match (col.kind, lenient) {
-                    (_, Some(default)) => text_value(&mut row.values[i], default),
+                row.values.push(match (col.kind, lenient) {
+                    (_, Some(default)) => Value::Text(Cow::Borrowed(default)),
                     (Kind::Bool, _) => Value::Bool(false),
                     _ if col.required => {
                         return Err(reject(
@@ -213,20 +253,20 @@ impl Feed {
                         ))
                     }
                     _ => Value::Null,
-                };
+                });
                 continue;
             }
             let bad = |reason: &str, what: &str| {
                 reject(reason, format!("{}: {text:?} is not {what}", col.name))
             };
             let v = match col.kind {
-                Kind::Text | Kind::DivisionCode => text_value(&mut row.values[i], text),
+                Kind::Text | Kind::DivisionCode => Value::Text(Cow::Borrowed(text)),
                 Kind::Float => unreachable!("feeds deliver no computed columns"),
                 Kind::Code(list) => match (list.parse(text), lenient) {
-                    (Some(code), _) => text_value(&mut row.values[i], code),
+                    (Some(code), _) => Value::Text(Cow::Borrowed(code)),
                     (None, Some(default)) => {
                         row.warnings += 1;
-                        text_value(&mut row.values[i], default)
+                        Value::Text(Cow::Borrowed(default))
                     }
                     (None, None) => {
                         return Err(reject(
@@ -280,8 +320,10 @@ impl Feed {
                     Value::List(items)
                 }
             };
-            row.values[i] = v;
+            row.values.push(v);
         }
+        // A record with fewer values (none comes from a file) leaves the rest empty.
+        row.values.resize(ncols, Value::Null);
         (self.check)(row, divisions)
     }
 }
@@ -298,18 +340,6 @@ struct ColumnRule {
     lenient: Option<&'static str>,
     /// The column is ignored unless the column at this position holds this value.
     ignored_unless: Option<(usize, &'static str)>,
-}
-
-/// `text` as a text value, reusing the buffer of the slot's previous text.
-fn text_value(slot: &mut Value, text: &str) -> Value {
-    match std::mem::replace(slot, Value::Null) {
-        Value::Text(mut s) => {
-            s.clear();
-            s.push_str(text);
-            Value::Text(s)
-        }
-        _ => Value::Text(text.to_string()),
-    }
 }
 
 fn codes_of(list: &codes::CodeList) -> String {
@@ -384,8 +414,16 @@ pub const POPULATION: Feed = Feed {
 /// Every feed that arrives as files.
 pub const FILE_FEEDS: &[&Feed] = &[&HOTLINE, &CASES, &PLATFORMS, &STAFF, &FUNDING, &POPULATION];
 
+/// The position of a column of a table, as a constant.
+macro_rules! at {
+    ($table:expr, $name:literal) => {
+        const { col(&$table, $name) }
+    };
+}
+
 fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    let seat = row.text("seat_city_code").unwrap_or_default();
+    const T: Table = tables::HOTLINE_CALLS;
+    let seat = row.text_at(at!(T, "seat_city_code")).unwrap_or_default();
     if !(d.is_city(seat) || seat == plsw_store::PROVINCE_CODE) {
         return Err(reject(
             "unknown_seat_city",
@@ -394,20 +432,21 @@ fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
             ),
         ));
     }
-    if let Some(caller) = row.text("caller_county_code") {
-        if !d.is_county(caller) {
-            row.set("caller_county_code", Value::Null);
+    let caller = at!(T, "caller_county_code");
+    if let Some(code) = row.text_at(caller) {
+        if !d.is_county(code) {
+            row.values[caller] = Value::Null;
         }
     }
-    let queued = row.instant("queued_at").unwrap_or_default();
-    let ended = row.instant("ended_at").unwrap_or_default();
+    let queued = row.instant_at(at!(T, "queued_at")).unwrap_or_default();
+    let ended = row.instant_at(at!(T, "ended_at")).unwrap_or_default();
     if ended < queued {
         return Err(reject(
             "ended_before_queued",
             "ended_at is before queued_at",
         ));
     }
-    let answered = row.instant("answered_at");
+    let answered = row.instant_at(at!(T, "answered_at"));
     if let Some(a) = answered {
         if a < queued || a > ended {
             return Err(reject(
@@ -416,7 +455,7 @@ fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
             ));
         }
     }
-    if let Some(r) = row.int("rating") {
+    if let Some(r) = row.int_at(at!(T, "rating")) {
         if !(1..=5).contains(&r) {
             return Err(reject(
                 "rating_out_of_range",
@@ -434,14 +473,16 @@ fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    let code = row.text("county_code").unwrap_or_default();
+    const T: Table = tables::CASES;
+    let code = row.text_at(at!(T, "county_code")).unwrap_or_default();
     if !(d.is_county(code) || d.is_city(code)) {
         return Err(reject(
             "unknown_county",
             format!("county_code {code:?} is not a county or city of the province"),
         ));
     }
-    if let (Some(a), Some(c)) = (row.instant("accepted_on"), row.instant("closed_on")) {
+    let accepted = row.instant_at(at!(T, "accepted_on"));
+    if let (Some(a), Some(c)) = (accepted, row.instant_at(at!(T, "closed_on"))) {
         if c < a {
             return Err(reject(
                 "closed_before_accepted",
@@ -453,16 +494,17 @@ fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    let code = row.text("division_code").unwrap_or_default().to_string();
-    let level = row.text("level").unwrap_or_default();
+    const T: Table = tables::PLATFORMS;
+    let code = row.text_at(at!(T, "division_code")).unwrap_or_default();
+    let level = row.text_at(at!(T, "level")).unwrap_or_default();
     let fits = match level {
-        "city" => d.is_city(&code),
-        "county" => d.is_county(&code),
-        "township" => d.is_township(&code),
-        _ => d.is_village(&code),
+        "city" => d.is_city(code),
+        "county" => d.is_county(code),
+        "township" => d.is_township(code),
+        _ => d.is_village(code),
     };
     if !fits {
-        let reason = if d.is_division(&code) {
+        let reason = if d.is_division(code) {
             "level_mismatch"
         } else {
             "unknown_division"
@@ -472,7 +514,7 @@ fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
             format!("division_code {code:?} is not a {level} of the province"),
         ));
     }
-    if let Some(s) = row.int("star_rating") {
+    if let Some(s) = row.int_at(at!(T, "star_rating")) {
         if !(0..=5).contains(&s) {
             return Err(reject(
                 "star_rating_out_of_range",
@@ -484,7 +526,8 @@ fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    let code = row.text("division_code").unwrap_or_default();
+    const T: Table = tables::STAFF;
+    let code = row.text_at(at!(T, "division_code")).unwrap_or_default();
     if !d.is_division(code) {
         return Err(reject(
             "unknown_division",
@@ -493,7 +536,8 @@ fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
             ),
         ));
     }
-    if let (Some(from), Some(to)) = (row.instant("active_from"), row.instant("active_to")) {
+    let from = row.instant_at(at!(T, "active_from"));
+    if let (Some(from), Some(to)) = (from, row.instant_at(at!(T, "active_to"))) {
         if to < from {
             return Err(reject(
                 "active_to_before_from",
@@ -504,15 +548,16 @@ fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_county_year(row: &Row, d: &Divisions) -> Result<(), Reject> {
-    let code = row.text("county_code").unwrap_or_default();
+/// The county and year of a funding or population row, at these positions.
+fn check_county_year(row: &Row, d: &Divisions, county: usize, year: usize) -> Result<(), Reject> {
+    let code = row.text_at(county).unwrap_or_default();
     if !d.is_county(code) {
         return Err(reject(
             "unknown_county",
             format!("county_code {code:?} is not a county of the province"),
         ));
     }
-    let year = row.int("year").unwrap_or_default();
+    let year = row.int_at(year).unwrap_or_default();
     if !(1949..=2100).contains(&year) {
         return Err(reject("bad_year", format!("year {year} is not plausible")));
     }
@@ -520,8 +565,9 @@ fn check_county_year(row: &Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 fn check_funding(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    check_county_year(row, d)?;
-    let q = row.int("quarter").unwrap_or_default();
+    const T: Table = tables::FUNDING;
+    check_county_year(row, d, at!(T, "county_code"), at!(T, "year"))?;
+    let q = row.int_at(at!(T, "quarter")).unwrap_or_default();
     if !(1..=4).contains(&q) {
         return Err(reject("bad_quarter", format!("quarter {q} is not 1-4")));
     }
@@ -529,8 +575,9 @@ fn check_funding(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 fn check_population(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
-    check_county_year(row, d)?;
-    let p = row.int("population").unwrap_or_default();
+    const T: Table = tables::POPULATION;
+    check_county_year(row, d, at!(T, "county_code"), at!(T, "year"))?;
+    let p = row.int_at(at!(T, "population")).unwrap_or_default();
     if p < 0 {
         return Err(reject(
             "negative_population",

@@ -448,12 +448,15 @@ async fn stream(
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
     let plan = feed.plan();
-    let mut row = Row::default();
+    // One row's buffer serves every record: a row borrows its record's text, so it is recycled
+    // from record to record rather than kept.
+    let mut spare: Row<'static> = Row::default();
     while records.next_into(&mut rec, path)? {
         if encoding == Encoding::Xlsx && Records::is_blank(&rec) {
             continue;
         }
         report.read += 1;
+        let mut row = std::mem::take(&mut spare).recycle();
         let result = if let Some(message) = records.cell_error(&rec) {
             Err(Reject {
                 reason: "bad_cell".into(),
@@ -495,6 +498,7 @@ async fn stream(
                 }
             }
         }
+        spare = row.recycle();
         if report.read % 4096 == 0 {
             bar.set_position(report.read as u64);
         }

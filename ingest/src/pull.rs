@@ -261,7 +261,7 @@ struct Group {
 }
 
 struct Pending {
-    row: Row,
+    row: Row<'static>,
     record: i64,
     hash: [u8; 32],
     updated_at: i64,
@@ -302,7 +302,7 @@ impl Group {
                 else {
                     unreachable!("order_id and updated_at are required");
                 };
-                let (key, ts) = ((id.clone(), *ts), *ts);
+                let (key, ts) = ((id.to_string(), *ts), *ts);
                 self.max_updated = self.max_updated.max(Some(ts));
                 let pending = Pending {
                     row,
@@ -414,7 +414,7 @@ async fn commit_group(
                     else {
                         return false;
                     };
-                    !changed.contains(&(id.clone(), ts))
+                    !changed.contains(&(id.to_string(), ts))
                 })
                 .collect();
             let mut i = 0;

@@ -26,8 +26,9 @@ pub(crate) struct RawRecord {
 /// Records read ahead in one message: sending them one by one would cost more than reading.
 type Chunk = Vec<RawRecord>;
 const CHUNK_RECORDS: usize = 1024;
-/// Chunks that may wait for the checks (about 4,000 records).
-const QUEUE_CHUNKS: usize = 4;
+/// Chunks that may wait for the checks (about 16,000 records: a deeper queue rides out the moments
+/// when the checks or the reader lose their core to another stage).
+const QUEUE_CHUNKS: usize = 16;
 
 /// What a reader thread sends: records in file order, then the end or the one read error that
 /// stops the file. A channel that closes without either means the reader died (a panic): that

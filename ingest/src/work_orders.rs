@@ -24,7 +24,7 @@ pub fn rfc3339_micros(text: &str) -> Option<i64> {
 }
 
 /// Converts one API item into a row of `work_order_versions` (columns in table order).
-pub fn convert_item(item: &Json, divisions: &Divisions) -> Result<Row, Reject> {
+pub fn convert_item(item: &Json, divisions: &Divisions) -> Result<Row<'static>, Reject> {
     let Json::Object(obj) = item else {
         return Err(reject(
             "not_an_object",
@@ -84,7 +84,7 @@ pub fn convert_item(item: &Json, divisions: &Divisions) -> Result<Row, Reject> {
                                 format!("{name}: {s:?} is not a code of {}", list.name),
                             )
                         })?
-                        .to_string(),
+                        .into(),
                 ),
                 _ if s.trim().is_empty() && col.required => {
                     return Err(reject(
@@ -92,7 +92,7 @@ pub fn convert_item(item: &Json, divisions: &Divisions) -> Result<Row, Reject> {
                         format!("{name} is required but empty"),
                     ))
                 }
-                _ => Value::Text(s.trim().to_string()),
+                _ => Value::Text(s.trim().to_string().into()),
             },
             (name, other) => {
                 return Err(reject(
@@ -110,7 +110,7 @@ pub fn convert_item(item: &Json, divisions: &Divisions) -> Result<Row, Reject> {
 
 fn check(row: &Row, d: &Divisions) -> Result<(), Reject> {
     let text = |c: &str| match row.get(c) {
-        Value::Text(s) => s.as_str(),
+        Value::Text(s) => s.as_ref(),
         _ => "",
     };
     let status = text("status");

@@ -15,6 +15,10 @@ impl CodeList {
     /// The code for `text`, given as a code (any case) or as its Chinese label.
     pub fn parse(&self, text: &str) -> Option<&'static str> {
         let t = text.trim();
+        // The code as it is written is by far the most common: looked for first, alone.
+        if let Some((code, _)) = self.codes.iter().find(|(code, _)| *code == t) {
+            return Some(code);
+        }
         self.codes
             .iter()
             .find(|(code, label)| code.eq_ignore_ascii_case(t) || *label == t)

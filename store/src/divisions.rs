@@ -44,6 +44,40 @@ pub struct Divisions {
     county_city: HashMap<String, String>,
     township_codes: HashSet<String>,
     village_codes: HashSet<String>,
+    /// The city and county codes again, as bits: every record of a file is checked against
+    /// them, and a bit costs less than hashing a string.
+    city_bits: CodeBits,
+    county_bits: CodeBits,
+}
+
+/// A set of 6-digit codes as one bit per possible code (125 KiB).
+#[derive(Debug, Clone, Default)]
+struct CodeBits(Vec<u64>);
+
+impl CodeBits {
+    fn of<'a>(codes: impl Iterator<Item = &'a String>) -> CodeBits {
+        let mut bits = vec![0u64; 1_000_000 / 64 + 1];
+        for n in codes.filter_map(|c| six_digits(c)) {
+            bits[n / 64] |= 1 << (n % 64);
+        }
+        CodeBits(bits)
+    }
+
+    /// Whether the set holds `code`; `None` when `code` is not 6 digits (not for this set).
+    fn contains(&self, code: &str) -> Option<bool> {
+        let n = six_digits(code)?;
+        Some(self.0.get(n / 64).is_some_and(|w| (w >> (n % 64)) & 1 == 1))
+    }
+}
+
+fn six_digits(code: &str) -> Option<usize> {
+    let b = code.as_bytes();
+    if b.len() != 6 {
+        return None;
+    }
+    b.iter().try_fold(0usize, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0'))
+    })
 }
 
 impl Divisions {
@@ -158,7 +192,11 @@ impl Divisions {
             }
         }
         let village_codes = villages.iter().map(|r| r[0].clone()).collect();
+        let city_bits = CodeBits::of(city_codes.iter());
+        let county_bits = CodeBits::of(county_city.keys());
         Ok(Divisions {
+            city_bits,
+            county_bits,
             cities,
             counties,
             townships,
@@ -171,11 +209,15 @@ impl Divisions {
     }
 
     pub fn is_city(&self, code: &str) -> bool {
-        self.city_codes.contains(code)
+        self.city_bits
+            .contains(code)
+            .unwrap_or_else(|| self.city_codes.contains(code))
     }
 
     pub fn is_county(&self, code: &str) -> bool {
-        self.county_city.contains_key(code)
+        self.county_bits
+            .contains(code)
+            .unwrap_or_else(|| self.county_city.contains_key(code))
     }
 
     /// The city of a county.
@@ -282,5 +324,28 @@ mod tests {
         assert!(!d.is_county("410100"));
         assert!(d.is_division("410102001"));
         assert!(!d.is_division("41010200"));
+        // The bits and the sets agree on every code of every level, and on a few that are
+        // none of them.
+        let all = [&d.cities, &d.counties, &d.townships, &d.villages];
+        for code in all.iter().flat_map(|l| l.iter().map(|r| r[0].as_str())) {
+            assert_eq!(d.is_city(code), d.city_codes.contains(code), "{code}");
+            assert_eq!(
+                d.is_county(code),
+                d.county_city.contains_key(code),
+                "{code}"
+            );
+        }
+        for code in [
+            "",
+            "41010",
+            "4101000",
+            "410000",
+            "000000",
+            "999999",
+            "41010a",
+            "４１０１００",
+        ] {
+            assert!(!d.is_city(code) && !d.is_county(code), "{code}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
-use datafusion::parquet::basic::Compression;
+use datafusion::parquet::basic::{Compression, Encoding};
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::prelude::SessionContext;
@@ -262,6 +262,12 @@ impl Warehouse {
         // building one costs a hash per value, only to be given up once it grows too large.
         for name in unique_columns(def) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        // A load's record positions count up by one: stored as deltas, a page of them takes a
+        // few bytes, and Snappy has 8 bytes a row less to compress.
+        if def.schema().field_with_name("record").is_ok() {
+            props = props
+                .set_column_encoding(ColumnPath::from("record"), Encoding::DELTA_BINARY_PACKED);
         }
         let props = props.build();
         let writer = RecordBatchWriter::for_table(&table)
@@ -539,7 +545,7 @@ pub struct BackgroundWriter {
 
 impl BackgroundWriter {
     /// Batches that may wait for the encoder.
-    pub const QUEUE: usize = 2;
+    pub const QUEUE: usize = 4;
 
     /// Moves `writer` to a task of its own (on the current Tokio runtime).
     pub fn spawn(mut writer: TableWriter) -> BackgroundWriter {

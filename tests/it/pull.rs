@@ -81,7 +81,7 @@ fn expected(up: &Upstream) -> Vec<String> {
             let row = plsw_ingest::work_orders::convert_item(&v, &d).ok()?;
             let f = |c: &str| match row.get(c) {
                 Value::Null => String::new(),
-                Value::Text(s) => s.clone(),
+                Value::Text(s) => s.to_string(),
                 Value::Ts(t) | Value::Int(t) => t.to_string(),
                 Value::Bool(b) => b.to_string(),
                 other => panic!("unexpected {other:?}"),

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn run(feed: &Feed, values: &[&str]) -> Result<Row, Reject> {
+fn run<'a>(feed: &Feed, values: &[&'a str]) -> Result<Row<'a>, Reject> {
     assert_eq!(
         values.len(),
         feed.table.columns.len(),
