@@ -24,5 +24,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    plsw::cli::exit_status(runtime.block_on(plsw::cli::run(cli)))
+    let result = runtime.block_on(plsw::cli::run(cli));
+    plsw::bench::report_peak_rss();
+    plsw::cli::exit_status(result)
 }

@@ -110,7 +110,7 @@ pub async fn load_paths(
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut group = Group::default();
     // The next file is fetched before this one streams, and fingerprinted (read whole and
-    // hashed) on a blocking thread while this one streams.
+    // hashed) on a hashing thread while this one streams.
     let mut files = files.into_iter();
     let mut next = match files.next() {
         Some(input) => Some(Ahead::start(input, opts.encoding).await),
@@ -157,12 +157,14 @@ pub async fn load_paths(
     Ok(reports)
 }
 
-/// An input fetched to a local path, its fingerprint being computed on a blocking thread.
+/// An input fetched to a local path, its fingerprint being computed on a pooled hashing thread
+/// (Tokio's blocking pool ran them on whichever of its threads was free, each with its own
+/// glibc arena, and the memory they freed stayed with the process).
 struct Ahead {
     name: String,
     path: PathBuf,
     tmp: Option<tempfile::TempPath>,
-    fingerprint: Result<tokio::task::JoinHandle<Result<source::Fingerprint>>>,
+    fingerprint: Result<tokio::sync::oneshot::Receiver<Result<source::Fingerprint>>>,
 }
 
 impl Ahead {
@@ -171,7 +173,7 @@ impl Ahead {
         match input.fetch().await {
             Ok((path, tmp)) => {
                 let p = path.clone();
-                let fingerprint = Ok(tokio::task::spawn_blocking(move || {
+                let fingerprint = Ok(crate::reader::on_hashing_thread(move || {
                     source::fingerprint(&p, forced)
                 }));
                 Ahead {
@@ -201,10 +203,10 @@ impl Ahead {
         Option<tempfile::TempPath>,
     ) {
         let fp = match self.fingerprint {
-            Ok(task) => task.await.unwrap_or_else(|e| {
+            Ok(result) => result.await.unwrap_or_else(|_| {
                 Err(Error::Read {
                     path: self.path.clone(),
-                    message: format!("fingerprinting failed: {e}"),
+                    message: "fingerprinting failed: its thread stopped".into(),
                 })
             }),
             Err(e) => Err(e),

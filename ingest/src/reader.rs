@@ -150,63 +150,100 @@ where
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Reader threads waiting for a file, by id. A thread serves file after file: with a new thread
-/// per file, glibc's allocator gave each its own arena, and the memory freed in those arenas
-/// stayed with the process.
-static IDLE_READERS: Mutex<Vec<(u64, Sender<Job>)>> = Mutex::new(Vec::new());
-static READER_IDS: AtomicU64 = AtomicU64::new(0);
-/// An idle reader thread ends after this long without a file.
-const READER_IDLE: Duration = Duration::from_secs(30);
+/// Threads that serve job after job of one kind, each waiting for the next for a while. With a
+/// new thread per file, glibc's allocator gave each its own arena, and the memory freed in those
+/// arenas stayed with the process. A kind of work keeps to its own pool, so that what one file's
+/// reading frees (an XLSX shared-strings table, say) is reused by the next file's reading rather
+/// than kept aside in the arena of a thread that now hashes.
+struct Pool {
+    name: &'static str,
+    /// Threads waiting for a job, by id.
+    idle: Mutex<Vec<(u64, Sender<Job>)>>,
+    ids: AtomicU64,
+}
 
-fn idle_readers() -> std::sync::MutexGuard<'static, Vec<(u64, Sender<Job>)>> {
-    IDLE_READERS.lock().unwrap_or_else(|e| e.into_inner())
+/// Reader threads: a file's records (see [`spawn_reader`]).
+static READERS: Pool = Pool::new("plsw-reader");
+/// Hashing threads: the next file's fingerprint, while this one streams.
+static HASHERS: Pool = Pool::new("plsw-hasher");
+/// An idle pooled thread ends after this long without a job.
+const POOL_IDLE: Duration = Duration::from_secs(30);
+
+impl Pool {
+    const fn new(name: &'static str) -> Pool {
+        Pool {
+            name,
+            idle: Mutex::new(Vec::new()),
+            ids: AtomicU64::new(0),
+        }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Sender<Job>)>> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn run(&'static self, job: Job) {
+        let idle = self.idle().pop();
+        let job = match idle {
+            // An idle thread takes the job. (A listed thread never ends without taking itself
+            // off the list first, and one that panicked never lists itself again; a failed send
+            // would still fall back to a new thread.)
+            Some((_, worker)) => match worker.send(job) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(back)) => back,
+            },
+            None => job,
+        };
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = channel::<Job>();
+        let spawned = std::thread::Builder::new()
+            .name(self.name.into())
+            .spawn(move || {
+                let mut next = Some(job);
+                while let Some(job) = next.take() {
+                    job();
+                    self.idle().push((id, tx.clone()));
+                    next = match rx.recv_timeout(POOL_IDLE) {
+                        Ok(job) => Some(job),
+                        Err(_) => {
+                            let mut idle = self.idle();
+                            match idle.iter().position(|(i, _)| *i == id) {
+                                // Still listed: no job can come any more.
+                                Some(at) => {
+                                    idle.remove(at);
+                                    None
+                                }
+                                // Taken off the list by a sender: its job is on the way.
+                                None => {
+                                    drop(idle);
+                                    rx.recv().ok()
+                                }
+                            }
+                        }
+                    };
+                }
+            });
+        if let Err(e) = spawned {
+            // The job is dropped unrun: its file fails ("stopped before its end").
+            tracing::error!(error = %e, pool = self.name, "starting a pooled thread");
+        }
+    }
 }
 
 fn run_on_reader(job: Job) {
-    let idle = idle_readers().pop();
-    let job = match idle {
-        // An idle thread takes the job. (A listed thread never ends without taking itself off
-        // the list first, and one that panicked never lists itself again; a failed send would
-        // still fall back to a new thread.)
-        Some((_, worker)) => match worker.send(job) {
-            Ok(()) => return,
-            Err(std::sync::mpsc::SendError(back)) => back,
-        },
-        None => job,
-    };
-    let id = READER_IDS.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = channel::<Job>();
-    let spawned = std::thread::Builder::new()
-        .name("plsw-reader".into())
-        .spawn(move || {
-            let mut next = Some(job);
-            while let Some(job) = next.take() {
-                job();
-                idle_readers().push((id, tx.clone()));
-                next = match rx.recv_timeout(READER_IDLE) {
-                    Ok(job) => Some(job),
-                    Err(_) => {
-                        let mut idle = idle_readers();
-                        match idle.iter().position(|(i, _)| *i == id) {
-                            // Still listed: no job can come any more.
-                            Some(at) => {
-                                idle.remove(at);
-                                None
-                            }
-                            // Taken off the list by a sender: its job is on the way.
-                            None => {
-                                drop(idle);
-                                rx.recv().ok()
-                            }
-                        }
-                    }
-                };
-            }
-        });
-    if let Err(e) = spawned {
-        // The job is dropped unrun: its file fails ("stopped before its end").
-        tracing::error!(error = %e, "starting a reader thread");
-    }
+    READERS.run(job)
+}
+
+/// Starts `work` on a pooled hashing thread; its result comes through the receiver, which fails
+/// instead when no thread could run it (none could be started, or `work` panicked).
+pub(crate) fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> tokio::sync::oneshot::Receiver<T> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    HASHERS.run(Box::new(move || {
+        let _ = tx.send(work());
+    }));
+    rx
 }
 
 enum Inner {
@@ -508,6 +545,16 @@ mod tests {
     use calamine::CellErrorType;
 
     use super::*;
+
+    #[tokio::test]
+    async fn work_on_a_hashing_thread_returns_its_result_or_fails_when_it_panics() {
+        let name = on_hashing_thread(|| std::thread::current().name().map(str::to_string));
+        assert_eq!(name.await.expect("a result"), Some("plsw-hasher".into()));
+        let panicked = on_hashing_thread(|| -> u32 { panic!("a parser bug") });
+        assert!(panicked.await.is_err());
+        // The pool still serves after a job panicked.
+        assert_eq!(on_hashing_thread(|| 7).await.expect("a result"), 7);
+    }
 
     fn drain(mut feed: Feed) -> (Vec<i64>, std::result::Result<(), String>) {
         let mut rec = RawRecord::default();
