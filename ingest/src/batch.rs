@@ -8,7 +8,7 @@ use datafusion::arrow::array::{
     Int64Builder, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
     TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
 
 use crate::feeds::{Reject, Row, Value};
@@ -102,6 +102,8 @@ impl ColumnBuilder {
 /// Builds batches of a raw table: the feed's columns, then `as_of` and lineage.
 pub(crate) struct RowBatcher {
     table: &'static Table,
+    /// The table's stored schema, built once rather than for every batch.
+    schema: SchemaRef,
     columns: Vec<ColumnBuilder>,
     records: Vec<i64>,
     lineage: Lineage,
@@ -138,6 +140,7 @@ impl RowBatcher {
     pub(crate) fn new(table: &'static Table, lineage: Lineage) -> Self {
         RowBatcher {
             table,
+            schema: table.schema(),
             columns: table
                 .columns
                 .iter()
@@ -189,7 +192,7 @@ impl RowBatcher {
             records,
             c.loaded_at.slice(0, n),
         ]);
-        RecordBatch::try_new(self.table.schema(), arrays).expect("rows match the table schema")
+        RecordBatch::try_new(self.schema.clone(), arrays).expect("rows match the table schema")
     }
 }
 

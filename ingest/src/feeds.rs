@@ -75,11 +75,6 @@ impl<'a> Row<'a> {
         &self.values[self.idx(name)]
     }
 
-    pub fn set(&mut self, name: &str, v: Value<'a>) {
-        let i = self.idx(name);
-        self.values[i] = v;
-    }
-
     /// The row emptied, to hold the values of another record (of another lifetime): its buffer
     /// is kept, so a file's records are converted without an allocation each.
     pub fn recycle<'b>(self) -> Row<'b> {

@@ -129,7 +129,7 @@ where
 {
     let (tx, chunks) = sync_channel(QUEUE_CHUNKS);
     let (spare, spares) = channel::<Chunk>();
-    run_on_reader(Box::new(move || {
+    READERS.run(Box::new(move || {
         let mut sink = Sink {
             tx,
             spares,
@@ -228,10 +228,6 @@ impl Pool {
             tracing::error!(error = %e, pool = self.name, "starting a pooled thread");
         }
     }
-}
-
-fn run_on_reader(job: Job) {
-    READERS.run(job)
 }
 
 /// Starts `work` on a pooled hashing thread; its result comes through the receiver, which fails

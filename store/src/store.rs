@@ -262,12 +262,12 @@ impl Warehouse {
         // building one costs a hash per value, only to be given up once it grows too large.
         for name in unique_columns(def) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
-        }
-        // A load's record positions count up by one: stored as deltas, a page of them takes a
-        // few bytes, and Snappy has 8 bytes a row less to compress.
-        if def.schema().field_with_name("record").is_ok() {
-            props = props
-                .set_column_encoding(ColumnPath::from("record"), Encoding::DELTA_BINARY_PACKED);
+            // A load's record positions count up by one: stored as deltas, a page of them takes
+            // a few bytes, and Snappy has 8 bytes a row less to compress.
+            if name == "record" {
+                props = props
+                    .set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
+            }
         }
         let props = props.build();
         let writer = RecordBatchWriter::for_table(&table)
