@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use plsw_store::{Divisions, LoadBook, LoadRecord, Staged, Warehouse};
+use plsw_store::{BackgroundWriter, Divisions, LoadBook, LoadRecord, Staged, Warehouse};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -105,17 +105,18 @@ pub async fn load_paths(
         )));
     }
     let files = source::resolve_inputs(paths).await?;
-    let divisions = Divisions::load(wh).await?;
-    let mut book = wh.load_book().await?;
     let mut reports: Vec<FileReport> = Vec::with_capacity(files.len());
     let mut group = Group::default();
     // The next file is fetched before this one streams, and fingerprinted (read whole and
-    // hashed) on a hashing thread while this one streams.
+    // hashed) on a hashing thread while this one streams. The first one is hashed while the
+    // divisions and the loads are read.
     let mut files = files.into_iter();
     let mut next = match files.next() {
         Some(input) => Some(Ahead::start(input, opts.encoding).await),
         None => None,
     };
+    let divisions = Divisions::load(wh).await?;
+    let mut book = wh.load_book().await?;
     while let Some(ahead) = next.take() {
         let (name, path, fp, _tmp) = ahead.finish().await;
         if let Some(input) = files.next() {
@@ -129,6 +130,11 @@ pub async fn load_paths(
         // The same content twice in one command: commit the first, then the second is skipped.
         if group.files.iter().any(|(_, f)| f.record.load_id == id) {
             group.commit(wh, &mut book, &mut reports).await?;
+        }
+        // A workbook's reading starts by holding its shared-strings table whole: it waits for
+        // the last file's writer to close its files, so that the two do not add up.
+        if matches!(&fp, Ok(f) if f.encoding == Encoding::Xlsx) {
+            group.settle().await?;
         }
         let staged = stage_file(wh, &book, &divisions, feed, &path, &name, fp, id, opts).await?;
         match staged {
@@ -215,11 +221,27 @@ impl Ahead {
     }
 }
 
+/// A file's raw rows: their writer, maybe still encoding the last batches while the next file
+/// is read, or the files it staged.
+enum RawStage {
+    Encoding(BackgroundWriter),
+    Staged(Staged),
+}
+
+impl RawStage {
+    async fn staged(self) -> Result<Staged> {
+        Ok(match self {
+            RawStage::Encoding(w) => w.finish().await?,
+            RawStage::Staged(s) => s,
+        })
+    }
+}
+
 /// A file read and written, waiting for its group's commit.
 struct StagedFile {
     report: FileReport,
     record: LoadRecord,
-    raw: Option<Staged>,
+    raw: Option<RawStage>,
     quarantine: Option<Staged>,
 }
 
@@ -237,6 +259,18 @@ struct Group {
 }
 
 impl Group {
+    /// Waits for the writers still encoding the group's last batches.
+    async fn settle(&mut self) -> Result<()> {
+        for (_, f) in &mut self.files {
+            if let Some(RawStage::Encoding(_)) = &f.raw {
+                if let Some(r) = f.raw.take() {
+                    f.raw = Some(RawStage::Staged(r.staged().await?));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Commits the rows, then the quarantined rows, then the `loads` rows (the marker).
     async fn commit(
         &mut self,
@@ -255,7 +289,9 @@ impl Group {
         let mut slots = Vec::new();
         for (slot, f) in files {
             let f = *f;
-            raw.extend(f.raw.filter(|s| !s.is_empty()));
+            if let Some(r) = f.raw {
+                raw.extend(Some(r.staged().await?).filter(|s| !s.is_empty()));
+            }
             quarantine.extend(f.quarantine.filter(|s| !s.is_empty()));
             records.push(f.record);
             slots.push((slot, f.report));
@@ -385,7 +421,7 @@ async fn stage_file(
     Ok(Staging::Pending(Box::new(StagedFile {
         report,
         record,
-        raw,
+        raw: raw.map(RawStage::Encoding),
         quarantine,
     })))
 }
@@ -412,7 +448,8 @@ fn failed(mut report: FileReport, mut record: LoadRecord, e: Error) -> Staging {
 
 /// Streams a file's records into staged Parquet files of the raw table and `quarantine`.
 /// A table whose log already holds this load (an earlier run was killed after committing it)
-/// gets nothing.
+/// gets nothing. The raw rows' writer comes back closed but maybe still encoding, so that the
+/// next file's reading starts while it finishes.
 #[allow(clippy::too_many_arguments)]
 async fn stream(
     wh: &Warehouse,
@@ -425,7 +462,7 @@ async fn stream(
     started_at: i64,
     opts: &LoadOptions,
     report: &mut FileReport,
-) -> Result<(Option<Staged>, Option<Staged>)> {
+) -> Result<(Option<BackgroundWriter>, Option<Staged>)> {
     let required = |c: &str| !feed.optional_headers.contains(&c);
     let mut records = Records::open(path, encoding, feed.table, &required)?;
     let lineage = Lineage {
@@ -440,7 +477,7 @@ async fn stream(
     let mut raw = wh
         .writer(feed.table, id)
         .await?
-        .map(plsw_store::BackgroundWriter::spawn);
+        .map(BackgroundWriter::spawn);
     let mut quarantine = wh.writer(&plsw_schemas::tables::QUARANTINE, id).await?;
     let mut rows = RowBatcher::new(feed.table, lineage.clone());
     let mut bad = QuarantineBatcher::new(lineage);
@@ -505,15 +542,12 @@ async fn stream(
             bar.set_position(report.read as u64);
         }
     }
-    let raw = match raw {
-        Some(mut w) => {
-            if !rows.is_empty() {
-                w.write(rows.finish()).await?;
-            }
-            Some(w.finish().await?)
+    if let Some(w) = raw.as_mut() {
+        if !rows.is_empty() {
+            w.write(rows.finish()).await?;
         }
-        None => None,
-    };
+        w.close();
+    }
     let quarantine = match quarantine {
         Some(mut w) => {
             if bad.len() > 0 {

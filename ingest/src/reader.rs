@@ -20,7 +20,141 @@ use crate::source::{Encoding, Gb18030Reader};
 #[derive(Debug, Default, Clone)]
 pub(crate) struct RawRecord {
     pub(crate) position: i64,
-    pub(crate) fields: csv::StringRecord,
+    pub(crate) fields: Fields,
+}
+
+/// A record's fields: their text back to back, checked as UTF-8 once for the whole record, and
+/// where each ends. (csv's `StringRecord` checks each field on its own, which cost more than
+/// splitting the record.)
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Fields {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Fields {
+    pub(crate) fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+
+    pub(crate) fn push_field(&mut self, field: &str) {
+        self.text.push_str(field);
+        self.ends.push(self.text.len());
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        // Fields end at a delimiter (ASCII), so on a character boundary.
+        self.text.get(start..end)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
+    }
+}
+
+#[cfg(test)]
+impl<'a> From<Vec<&'a str>> for Fields {
+    fn from(fields: Vec<&'a str>) -> Fields {
+        let mut out = Fields::default();
+        for f in fields {
+            out.push_field(f);
+        }
+        out
+    }
+}
+
+/// Splits CSV text into records with csv-core (RFC 4180 quoting, any line ending, blank lines
+/// skipped), reading in 1 MiB blocks.
+struct CsvSplitter {
+    core: csv_core::Reader,
+    input: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// A record's field text and field ends as csv-core writes them (kept at full length: what
+    /// it wrote is copied out).
+    out: Vec<u8>,
+    ends: Vec<usize>,
+    pos: usize,
+    len: usize,
+    eof: bool,
+}
+
+impl CsvSplitter {
+    fn new(input: Box<dyn Read + Send>) -> CsvSplitter {
+        CsvSplitter {
+            core: csv_core::Reader::new(),
+            input,
+            buf: vec![0; 1 << 20],
+            out: vec![0; 1024],
+            ends: vec![0; 32],
+            pos: 0,
+            len: 0,
+            eof: false,
+        }
+    }
+
+    /// The next record into `fields`; false at the end of the text. An I/O error, or text that
+    /// is not UTF-8, is an error.
+    fn read(&mut self, fields: &mut Fields) -> std::result::Result<bool, String> {
+        let (mut n_out, mut n_ends) = (0, 0);
+        let more = loop {
+            if self.pos == self.len && !self.eof {
+                self.pos = 0;
+                self.len = loop {
+                    match self.input.read(&mut self.buf) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e.to_string()),
+                    }
+                };
+                self.eof = self.len == 0;
+            }
+            // Empty input tells csv-core the text ended.
+            let (res, read, wrote, ended) = self.core.read_record(
+                &self.buf[self.pos..self.len],
+                &mut self.out[n_out..],
+                &mut self.ends[n_ends..],
+            );
+            self.pos += read;
+            n_out += wrote;
+            n_ends += ended;
+            match res {
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => self.out.resize(self.out.len() * 2, 0),
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    self.ends.resize(self.ends.len() * 2, 0)
+                }
+                csv_core::ReadRecordResult::Record => break true,
+                csv_core::ReadRecordResult::End => break false,
+            }
+        };
+        fields.clear();
+        match std::str::from_utf8(&self.out[..n_out]) {
+            Ok(text) => {
+                fields.text.push_str(text);
+                fields.ends.extend_from_slice(&self.ends[..n_ends]);
+                Ok(more)
+            }
+            Err(e) => {
+                let at = e.valid_up_to();
+                let field = self.ends[..n_ends]
+                    .iter()
+                    .take_while(|end| **end <= at)
+                    .count()
+                    + 1;
+                Err(format!(
+                    "invalid UTF-8 in field {field} of the record ending on line {}",
+                    self.core.line()
+                ))
+            }
+        }
+    }
 }
 
 /// Records read ahead in one message: sending them one by one would cost more than reading.
@@ -382,8 +516,8 @@ impl Records {
 }
 
 fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>)> {
-    let mut file =
-        BufReader::with_capacity(1 << 20, File::open(path).map_err(|e| Error::io(path, e))?);
+    // The splitter reads in blocks of its own: the file needs no buffer around it.
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     if encoding == Encoding::Utf8Bom {
         let mut bom = [0u8; 3];
         file.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
@@ -392,31 +526,28 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>
         Encoding::Gb18030 => Box::new(Gb18030Reader::new(file)),
         _ => Box::new(file),
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(true)
-        .buffer_capacity(1 << 20)
-        .from_reader(reader);
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| Error::Read {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let mut csv = CsvSplitter::new(reader);
+    let mut first = Fields::default();
+    let read_err = |message: String| Error::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    csv.read(&mut first).map_err(read_err)?;
+    let mut headers: Vec<String> = first.iter().map(str::to_string).collect();
+    // A byte order mark decoded from GB18030 (or left by a second one).
+    if let Some(h) = headers.first_mut() {
+        if let Some(rest) = h.strip_prefix('\u{feff}') {
+            *h = rest.to_string();
+        }
+    }
     if headers.iter().all(|h| h.trim().is_empty()) {
-        return Err(Error::Read {
-            path: path.to_path_buf(),
-            message: "no header row".into(),
-        });
+        return Err(read_err("no header row".into()));
     }
     let feed = spawn_reader(move |sink: &mut Sink| {
         let mut count = 0;
         loop {
             let rec = sink.slot();
-            match rdr.read_record(&mut rec.fields) {
+            match csv.read(&mut rec.fields) {
                 Ok(true) => {
                     count += 1;
                     rec.position = count;
@@ -425,7 +556,7 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>
                     }
                 }
                 Ok(false) => return,
-                Err(e) => return sink.fail(e.to_string()),
+                Err(e) => return sink.fail(e),
             }
         }
     });
@@ -492,7 +623,7 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
 /// Sets field `at` of a record, as empty fields up to it. Cells come left to right (empty ones
 /// are absent), so this appends; a workbook whose cells come out of order, or twice, still puts
 /// each value in its own column (the later of two wins), by rebuilding the record.
-fn set_field(fields: &mut csv::StringRecord, at: usize, text: &str) {
+fn set_field(fields: &mut Fields, at: usize, text: &str) {
     if at >= fields.len() {
         while fields.len() < at {
             fields.push_field("");
@@ -620,17 +751,80 @@ mod tests {
         }
     }
 
+    /// Hands out its text a few bytes at a time, so records straddle every read.
+    struct Trickle(std::io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn split(text: &[u8]) -> (Vec<Vec<String>>, std::result::Result<(), String>) {
+        let mut out = Vec::new();
+        for trickle in [false, true] {
+            let input: Box<dyn Read + Send> = if trickle {
+                Box::new(Trickle(std::io::Cursor::new(text.to_vec())))
+            } else {
+                Box::new(std::io::Cursor::new(text.to_vec()))
+            };
+            let mut csv = CsvSplitter::new(input);
+            let mut fields = Fields::default();
+            let mut records = Vec::new();
+            let end = loop {
+                match csv.read(&mut fields) {
+                    Ok(true) => records.push(fields.iter().map(str::to_string).collect()),
+                    Ok(false) => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            out.push((records, end));
+        }
+        assert_eq!(out[0], out[1], "whole and trickled text split alike");
+        out.pop().unwrap()
+    }
+
+    #[test]
+    fn csv_records_split_with_quotes_line_endings_and_blank_lines() {
+        let long = "长".repeat(400);
+        let text =
+            format!("a,b,c\r\n豫01,\"x, \"\"y\"\"\",\n\n\"two\nlines\",{long},\r\nshort\nlast,,z");
+        let (records, end) = split(text.as_bytes());
+        assert_eq!(end, Ok(()));
+        let want: Vec<Vec<String>> = vec![
+            vec!["a".into(), "b".into(), "c".into()],
+            vec!["豫01".into(), "x, \"y\"".into(), "".into()],
+            vec!["two\nlines".into(), long.clone(), "".into()],
+            vec!["short".into()],
+            vec!["last".into(), "".into(), "z".into()],
+        ];
+        assert_eq!(records, want);
+        assert_eq!(split(b"").0, Vec::<Vec<String>>::new());
+        // More fields than the splitter first makes room for.
+        let wide: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        assert_eq!(split(wide.join(",").as_bytes()).0, vec![wide]);
+    }
+
+    #[test]
+    fn csv_text_that_is_not_utf8_stops_the_file_at_its_record() {
+        let (records, end) = split(b"a,b\n1,2\n3,\xff\xfe\n5,6\n");
+        assert_eq!(records.len(), 2);
+        let e = end.unwrap_err();
+        assert!(e.contains("invalid UTF-8 in field 2"), "{e}");
+    }
+
     #[test]
     fn cells_out_of_order_or_twice_land_in_their_own_columns() {
-        let mut rec = csv::StringRecord::new();
+        let mut rec = Fields::default();
         set_field(&mut rec, 0, "a");
         set_field(&mut rec, 2, "c");
-        assert_eq!(rec, csv::StringRecord::from(vec!["a", "", "c"]));
+        assert_eq!(rec, Fields::from(vec!["a", "", "c"]));
         set_field(&mut rec, 1, "b");
         set_field(&mut rec, 0, "A");
-        assert_eq!(rec, csv::StringRecord::from(vec!["A", "b", "c"]));
+        assert_eq!(rec, Fields::from(vec!["A", "b", "c"]));
         set_field(&mut rec, 4, "e");
-        assert_eq!(rec, csv::StringRecord::from(vec!["A", "b", "c", "", "e"]));
+        assert_eq!(rec, Fields::from(vec!["A", "b", "c", "", "e"]));
     }
 
     #[test]

@@ -585,6 +585,12 @@ impl BackgroundWriter {
         Ok(())
     }
 
+    /// Takes no more batches: the task writes those queued and closes its files, while the
+    /// caller goes on ([`BackgroundWriter::finish`] waits for them).
+    pub fn close(&mut self) {
+        self.tx = None;
+    }
+
     /// Waits for every queued batch to be written and returns the staged files.
     pub async fn finish(mut self) -> Result<Staged> {
         self.tx = None;
