@@ -184,8 +184,10 @@ fn floor_rows(path: &Path) -> anyhow::Result<usize> {
 /// rides out; every run is kept in the JSON.
 const INGEST_RUNS: usize = 3;
 
-/// The median of some figures (the mean of the middle two for an even count; NaN for none).
+/// The median of some figures (the mean of the middle two for an even count; NaN for none). A
+/// figure a run could not give (NaN: no code size reported, say) is left out.
 fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| !x.is_nan());
     v.sort_by(f64::total_cmp);
     let n = v.len();
     match n {
@@ -901,6 +903,8 @@ mod tests {
         assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median(vec![7.0]), 7.0);
         assert!(median(Vec::new()).is_nan());
+        assert_eq!(median(vec![f64::NAN, 3.0, 1.0]), 2.0);
+        assert!(median(vec![f64::NAN]).is_nan());
     }
 
     #[test]

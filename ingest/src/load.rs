@@ -131,11 +131,11 @@ pub async fn load_paths(
         if group.files.iter().any(|(_, f)| f.record.load_id == id) {
             group.commit(wh, &mut book, &mut reports).await?;
         }
-        // A workbook's reading starts by holding its shared-strings table whole: it waits for
-        // the last file's writer to close its files, so that the two do not add up.
-        if matches!(&fp, Ok(f) if f.encoding == Encoding::Xlsx) {
-            group.settle().await?;
-        }
+        // One writer at most finishes beside the next file's reading (small files would
+        // otherwise leave one each behind them). A workbook's reading starts by holding its
+        // shared-strings table whole: it waits for them all, so that the two do not add up.
+        let xlsx = matches!(&fp, Ok(f) if f.encoding == Encoding::Xlsx);
+        group.settle(if xlsx { 0 } else { 1 }).await?;
         let staged = stage_file(wh, &book, &divisions, feed, &path, &name, fp, id, opts).await?;
         match staged {
             Staging::Done(report) => reports.push(report),
@@ -259,10 +259,21 @@ struct Group {
 }
 
 impl Group {
-    /// Waits for the writers still encoding the group's last batches.
-    async fn settle(&mut self) -> Result<()> {
+    /// Waits for the writers still encoding their files' last batches, all but the latest
+    /// `keep` of them.
+    async fn settle(&mut self, keep: usize) -> Result<()> {
+        let encoding = self
+            .files
+            .iter()
+            .filter(|(_, f)| matches!(f.raw, Some(RawStage::Encoding(_))))
+            .count();
+        let mut to_settle = encoding.saturating_sub(keep);
         for (_, f) in &mut self.files {
+            if to_settle == 0 {
+                break;
+            }
             if let Some(RawStage::Encoding(_)) = &f.raw {
+                to_settle -= 1;
                 if let Some(r) = f.raw.take() {
                     f.raw = Some(RawStage::Staged(r.staged().await?));
                 }

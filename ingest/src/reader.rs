@@ -50,7 +50,8 @@ impl Fields {
     pub(crate) fn get(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)?;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        // Fields end at a delimiter (ASCII), so on a character boundary.
+        // Every end is a character boundary: the splitter checks them, and pushed fields are
+        // text of their own.
         self.text.get(start..end)
     }
 
@@ -80,6 +81,8 @@ struct CsvSplitter {
     /// it wrote is copied out).
     out: Vec<u8>,
     ends: Vec<usize>,
+    /// Records split so far, the header first.
+    records: i64,
     pos: usize,
     len: usize,
     eof: bool,
@@ -93,6 +96,7 @@ impl CsvSplitter {
             buf: vec![0; 1 << 20],
             out: vec![0; 1024],
             ends: vec![0; 32],
+            records: 0,
             pos: 0,
             len: 0,
             eof: false,
@@ -135,25 +139,28 @@ impl CsvSplitter {
             }
         };
         fields.clear();
-        match std::str::from_utf8(&self.out[..n_out]) {
-            Ok(text) => {
-                fields.text.push_str(text);
-                fields.ends.extend_from_slice(&self.ends[..n_ends]);
-                Ok(more)
-            }
-            Err(e) => {
-                let at = e.valid_up_to();
-                let field = self.ends[..n_ends]
-                    .iter()
-                    .take_while(|end| **end <= at)
-                    .count()
-                    + 1;
-                Err(format!(
-                    "invalid UTF-8 in field {field} of the record ending on line {}",
-                    self.core.line()
-                ))
-            }
+        let ends = &self.ends[..n_ends];
+        let bad = |at: usize| {
+            let field = ends.iter().take_while(|end| **end <= at).count() + 1;
+            // The header is record 0.
+            Err(match self.records {
+                0 => format!("invalid UTF-8 in field {field} of the header"),
+                n => format!("invalid UTF-8 in field {field} of record {n}"),
+            })
+        };
+        let text = match std::str::from_utf8(&self.out[..n_out]) {
+            Ok(text) => text,
+            Err(e) => return bad(e.valid_up_to()),
+        };
+        // The record is UTF-8 as a whole; each field must be too (a character cut in two by a
+        // delimiter would join up across it).
+        if let Some(end) = ends.iter().find(|end| !text.is_char_boundary(**end)) {
+            return bad(*end - 1);
         }
+        fields.text.push_str(text);
+        fields.ends.extend_from_slice(ends);
+        self.records += i64::from(more);
+        Ok(more)
     }
 }
 
@@ -810,8 +817,15 @@ mod tests {
     fn csv_text_that_is_not_utf8_stops_the_file_at_its_record() {
         let (records, end) = split(b"a,b\n1,2\n3,\xff\xfe\n5,6\n");
         assert_eq!(records.len(), 2);
-        let e = end.unwrap_err();
-        assert!(e.contains("invalid UTF-8 in field 2"), "{e}");
+        // The header is record 0.
+        assert_eq!(end.unwrap_err(), "invalid UTF-8 in field 2 of record 2");
+        // A character cut in two by a comma: the record as a whole is UTF-8, its fields are not.
+        let cut = [b"a,b\n1,\xe8".as_slice(), b",\x81\x9a\n".as_slice()].concat();
+        let (records, end) = split(&cut);
+        assert_eq!(records.len(), 1, "the header");
+        assert_eq!(end.unwrap_err(), "invalid UTF-8 in field 2 of record 1");
+        let (_, end) = split(b"a,\xff\n");
+        assert_eq!(end.unwrap_err(), "invalid UTF-8 in field 2 of the header");
     }
 
     #[test]

@@ -586,7 +586,8 @@ impl BackgroundWriter {
     }
 
     /// Takes no more batches: the task writes those queued and closes its files, while the
-    /// caller goes on ([`BackgroundWriter::finish`] waits for them).
+    /// caller goes on ([`BackgroundWriter::finish`] waits for them). A batch written after this
+    /// would be dropped: `write` is for before it.
     pub fn close(&mut self) {
         self.tx = None;
     }
