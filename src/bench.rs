@@ -827,37 +827,27 @@ fn targets(r: &serde_json::Value) -> Vec<String> {
     let one = scales.iter().find(|s| scale_of(s) == 1.0);
     match one {
         Some(one) if scale_of(top) > 1.0 => {
-            let base = |format: &str| {
-                one["ingest"]
+            // A figure of scale 10 over the same figure of the same format at scale 1.
+            let growth = |i: &serde_json::Value, key: &str| {
+                let base = one["ingest"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|i| i["format"] == format)
-                    .map(|i| f(&i["peak_rss_mib"]))
-                    .unwrap_or(f64::NAN)
+                    .find(|b| b["format"] == i["format"])
+                    .map(|b| f(&b[key]))
+                    .unwrap_or(f64::NAN);
+                f(&i[key]) / base
             };
             out.push(format!(
                 "ingest peak RSS within 1.2× of scale 1: {}",
-                each(
-                    &|i| f(&i["peak_rss_mib"]) / base(i["format"].as_str().unwrap_or_default()),
-                    1.2
-                )
+                each(&|i| growth(i, "peak_rss_mib"), 1.2)
             ));
             // Not a target: the same without the binary's mapped code, which pads both peaks.
-            let data = |format: &str| {
-                one["ingest"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|i| i["format"] == format)
-                    .map(|i| f(&i["data_peak_mib"]))
-                    .unwrap_or(f64::NAN)
-            };
             let growth: Vec<String> = ingest
                 .iter()
                 .map(|i| {
                     let format = i["format"].as_str().unwrap_or_default();
-                    format!("{format} {:.2}×", f(&i["data_peak_mib"]) / data(format))
+                    format!("{format} {:.2}×", growth(i, "data_peak_mib"))
                 })
                 .collect();
             out.push(format!(
