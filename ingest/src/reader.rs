@@ -23,9 +23,9 @@ pub(crate) struct RawRecord {
     pub(crate) fields: Fields,
 }
 
-/// A record's fields: their text back to back, checked as UTF-8 once for the whole record, and
-/// where each ends. (csv's `StringRecord` checks each field on its own, which cost more than
-/// splitting the record.)
+/// A record's fields: their text back to back, checked as UTF-8 once for the whole record (and
+/// that each field ends on a character boundary), and where each ends. (csv's `StringRecord`
+/// checks each field on its own, which cost more than splitting the record.)
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Fields {
     text: String,
