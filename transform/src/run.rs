@@ -567,18 +567,64 @@ async fn event_span(
         .map(|k| format!("t.{k} = k.{k}"))
         .collect::<Vec<_>>()
         .join(" AND ");
+    // The range of the new keys' last column: the joins hold it already, but said outright it
+    // lets the scans skip, by their statistics, the files that hold none of those keys (ids
+    // carry their day: without it, every day's file of the feed's history was read).
+    let last = key.rsplit(", ").next().unwrap_or(key);
+    let within = match key_range(ctx, table, last, &new).await? {
+        Some((k0, k1)) => format!(
+            "t.{last} >= {} AND t.{last} <= {}",
+            sql_text(&k0),
+            sql_text(&k1)
+        ),
+        None => "TRUE".into(),
+    };
     let current_sql = format!(
         "SELECT min({lo}), max({hi}) FROM {table}_current t
-         JOIN (SELECT DISTINCT {key} FROM {table} WHERE load_id IN ({new})) k ON {on}"
+         JOIN (SELECT DISTINCT {key} FROM {table} WHERE load_id IN ({new})) k ON {on}
+         WHERE {within}"
     );
     let [n0, n1] = scalar_pair(ctx, &current_sql).await?;
     let old_sql = format!(
         "SELECT min({lo}), max({hi}) FROM {table} t
          JOIN (SELECT DISTINCT {key} FROM {table} WHERE load_id IN ({new})) k ON {on}
-         WHERE t.load_id NOT IN ({new})"
+         WHERE t.load_id NOT IN ({new}) AND {within}"
     );
     let [o0, o1] = scalar_pair(ctx, &old_sql).await?;
     Ok([n0, n1, o0, o1])
+}
+
+/// The lowest and highest value of a text column among the rows of some loads (`None` when
+/// they have none).
+async fn key_range(
+    ctx: &SessionContext,
+    table: &str,
+    column: &str,
+    loads: &str,
+) -> Result<Option<(String, String)>> {
+    let batches = ctx
+        .sql(&format!(
+            "SELECT min({column}), max({column}) FROM {table} WHERE load_id IN ({loads})"
+        ))
+        .await
+        .map_err(Error::sql("span"))?
+        .collect()
+        .await
+        .map_err(Error::sql("span"))?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let text = |i: usize| -> Result<Option<String>> {
+        let a = cast(b.column(i), &DataType::Utf8).map_err(|e| Error::sql("span")(e.into()))?;
+        let a = a.as_string::<i32>();
+        Ok((!a.is_null(0)).then(|| a.value(0).to_string()))
+    };
+    Ok(text(0)?.zip(text(1)?))
+}
+
+/// A SQL string literal.
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]> {
@@ -931,6 +977,12 @@ fn conform(
 mod tests {
     use super::*;
     use crate::model::{DataTest, Meta};
+
+    #[test]
+    fn text_in_sql_is_quoted_with_its_quotes_doubled() {
+        assert_eq!(sql_text("HL20251231000001"), "'HL20251231000001'");
+        assert_eq!(sql_text("豫0102'x"), "'豫0102''x'");
+    }
 
     fn model(name: &str, depends: &[&str], tests: Vec<DataTest>, sql: &str) -> Model {
         Model {
