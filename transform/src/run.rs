@@ -602,16 +602,9 @@ async fn key_range(
     column: &str,
     loads: &str,
 ) -> Result<Option<(String, String)>> {
-    let batches = ctx
-        .sql(&format!(
-            "SELECT min({column}), max({column}) FROM {table} WHERE load_id IN ({loads})"
-        ))
-        .await
-        .map_err(Error::sql("span"))?
-        .collect()
-        .await
-        .map_err(Error::sql("span"))?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+    let sql =
+        format!("SELECT min({column}), max({column}) FROM {table} WHERE load_id IN ({loads})");
+    let Some(b) = first_row(ctx, &sql).await? else {
         return Ok(None);
     };
     let text = |i: usize| -> Result<Option<String>> {
@@ -627,9 +620,11 @@ fn sql_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]> {
-    use datafusion::arrow::compute::cast;
-    use datafusion::arrow::datatypes::{DataType, Int64Type};
+/// The first batch with a row of a span probe's query, if any.
+async fn first_row(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
     let batches = ctx
         .sql(sql)
         .await
@@ -637,8 +632,14 @@ async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]
         .collect()
         .await
         .map_err(Error::sql("span"))?;
+    Ok(batches.into_iter().find(|b| b.num_rows() > 0))
+}
+
+async fn scalar_pair(ctx: &SessionContext, sql: &str) -> Result<[Option<i64>; 2]> {
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
     let mut out = [None, None];
-    if let Some(b) = batches.iter().find(|b| b.num_rows() > 0) {
+    if let Some(b) = first_row(ctx, sql).await? {
         for (i, slot) in out.iter_mut().enumerate() {
             let c =
                 cast(b.column(i), &DataType::Int64).map_err(|e| Error::sql("span")(e.into()))?;
