@@ -4,12 +4,14 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    plsw::malloc::restart_tuned();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PLSW_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
+    plsw::malloc::log_state();
     // The dependency tree enables both of rustls' crypto providers; with two, rustls cannot
     // pick one by itself and panics at the first TLS connection. Ours is ring.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -7,5 +7,7 @@ mod generate;
 mod indicators;
 mod ingest;
 mod kill;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod malloc;
 mod pull;
 mod sql;

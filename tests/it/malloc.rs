@@ -1,0 +1,39 @@
+//! The binary restarts itself once with glibc's mmap threshold fixed (src/malloc.rs).
+
+use std::process::Command;
+
+use crate::common::BIN;
+
+fn version_log(tunables: Option<&str>) -> String {
+    let mut c = Command::new(BIN);
+    c.arg("--version")
+        .env("PLSW_LOG", "plsw=debug")
+        .env_remove("PLSW_MALLOC_TUNED");
+    match tunables {
+        Some(t) => c.env("GLIBC_TUNABLES", t),
+        None => c.env_remove("GLIBC_TUNABLES"),
+    };
+    let out = c.output().expect("run plsw");
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("plsw "));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_binary_runs_with_a_fixed_mmap_threshold_unless_the_caller_chose_one() {
+    let log = version_log(None);
+    assert!(
+        log.contains("malloc: restarted with a fixed mmap threshold"),
+        "{log}"
+    );
+    assert!(log.contains("glibc.malloc.mmap_threshold=1048576"), "{log}");
+    // The caller's other tunables are kept beside ours.
+    let log = version_log(Some("glibc.malloc.arena_max=4"));
+    assert!(
+        log.contains("glibc.malloc.arena_max=4:glibc.malloc.mmap_threshold=1048576"),
+        "{log}"
+    );
+    // A threshold the caller chose is theirs: no restart.
+    let log = version_log(Some("glibc.malloc.mmap_threshold=262144"));
+    assert!(log.contains("malloc: not restarted"), "{log}");
+}
