@@ -42,6 +42,16 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether this process runs with glibc's malloc tuned ([`crate::malloc`]). Every command
+    /// does but `plsw bench`: its floors run in its own process, on glibc's defaults, which is
+    /// how a floor runs fastest (a fixed threshold maps and zeroes every large buffer afresh);
+    /// the commands it measures are child processes and tune themselves.
+    pub fn tunes_malloc(&self) -> bool {
+        !matches!(self.command, Command::Bench { .. })
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Load feed files (CSV in UTF-8 or GB18030, or XLSX) exactly once.
@@ -819,6 +829,22 @@ fn assessment_table(a: &plsw_assess::Assessment) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_command_but_the_bench_tunes_malloc() {
+        let tunes = |args: &[&str]| Cli::try_parse_from(args).unwrap().tunes_malloc();
+        assert!(tunes(&["plsw", "sql", "SELECT 1"]));
+        assert!(tunes(&["plsw", "ingest", "cases", "a.csv"]));
+        assert!(!tunes(&["plsw", "bench"]));
+        assert!(!tunes(&[
+            "plsw",
+            "--warehouse",
+            "w",
+            "bench",
+            "--scales",
+            "1"
+        ]));
+    }
 
     #[test]
     fn durations() {

@@ -4,7 +4,10 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    plsw::malloc::restart_tuned();
+    let cli = plsw::cli::Cli::parse();
+    if cli.tunes_malloc() {
+        plsw::malloc::restart_tuned();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PLSW_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
@@ -15,7 +18,6 @@ fn main() -> ExitCode {
     // The dependency tree enables both of rustls' crypto providers; with two, rustls cannot
     // pick one by itself and panics at the first TLS connection. Ours is ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = plsw::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,9 +4,12 @@ use std::process::Command;
 
 use crate::common::BIN;
 
-fn version_log(tunables: Option<&str>) -> String {
+/// Runs `plsw sql "SELECT 1"` on a new warehouse with `GLIBC_TUNABLES` as given; returns its log.
+fn log_of_a_query(tunables: Option<&str>) -> String {
+    let tmp = tempfile::tempdir().expect("temp dir");
     let mut c = Command::new(BIN);
-    c.arg("--version")
+    c.args(["sql", "SELECT 1"])
+        .env("PLSW_WAREHOUSE", tmp.path().join("wh"))
         .env("PLSW_LOG", "plsw=debug")
         .env_remove("PLSW_MALLOC_TUNED");
     match tunables {
@@ -15,25 +18,28 @@ fn version_log(tunables: Option<&str>) -> String {
     };
     let out = c.output().expect("run plsw");
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("plsw "));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains('1'),
+        "{out:?}"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
 fn the_binary_runs_with_a_fixed_mmap_threshold_unless_the_caller_chose_one() {
-    let log = version_log(None);
+    let log = log_of_a_query(None);
     assert!(
         log.contains("malloc: restarted with a fixed mmap threshold"),
         "{log}"
     );
     assert!(log.contains("glibc.malloc.mmap_threshold=1048576"), "{log}");
     // The caller's other tunables are kept beside ours.
-    let log = version_log(Some("glibc.malloc.arena_max=4"));
+    let log = log_of_a_query(Some("glibc.malloc.arena_max=4"));
     assert!(
         log.contains("glibc.malloc.arena_max=4:glibc.malloc.mmap_threshold=1048576"),
         "{log}"
     );
     // A threshold the caller chose is theirs: no restart.
-    let log = version_log(Some("glibc.malloc.mmap_threshold=262144"));
+    let log = log_of_a_query(Some("glibc.malloc.mmap_threshold=262144"));
     assert!(log.contains("malloc: not restarted"), "{log}");
 }
