@@ -457,17 +457,26 @@ async fn affected_from(
 /// Load ids by feed, as quoted SQL literals.
 type NewLoads = std::collections::HashMap<String, Vec<String>>;
 
-/// The loads committed after `since`, by feed.
-async fn new_loads(ctx: &SessionContext, since: i64) -> Result<NewLoads> {
-    let batches = ctx
-        .sql(&format!(
-            "SELECT feed, load_id FROM loads WHERE status = 'committed' AND load_seq > {since}"
-        ))
+/// Runs `sql` and collects its batches; an error names `what` (the model, or what was read).
+async fn query(ctx: &SessionContext, sql: &str, what: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(sql)
         .await
-        .map_err(Error::sql("loads"))?
+        .map_err(Error::sql(what))?
         .collect()
         .await
-        .map_err(Error::sql("loads"))?;
+        .map_err(Error::sql(what))
+}
+
+/// The loads committed after `since`, by feed.
+async fn new_loads(ctx: &SessionContext, since: i64) -> Result<NewLoads> {
+    let batches = query(
+        ctx,
+        &format!(
+            "SELECT feed, load_id FROM loads WHERE status = 'committed' AND load_seq > {since}"
+        ),
+        "loads",
+    )
+    .await?;
     let mut out = NewLoads::default();
     for b in &batches {
         let feeds =
@@ -625,13 +634,7 @@ async fn first_row(
     ctx: &SessionContext,
     sql: &str,
 ) -> Result<Option<datafusion::arrow::array::RecordBatch>> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(Error::sql("span"))?
-        .collect()
-        .await
-        .map_err(Error::sql("span"))?;
+    let batches = query(ctx, sql, "span").await?;
     Ok(batches.into_iter().find(|b| b.num_rows() > 0))
 }
 
@@ -730,16 +733,13 @@ async fn prune_plan(
 }
 
 async fn last_run(ctx: &SessionContext) -> Result<Option<LastRun>> {
-    let batches = ctx
-        .sql(
-            "SELECT max_load_seq, divisions_sha256, models_sha256 FROM transforms
+    let batches = query(
+        ctx,
+        "SELECT max_load_seq, divisions_sha256, models_sha256 FROM transforms
              ORDER BY finished_at DESC LIMIT 1",
-        )
-        .await
-        .map_err(Error::sql("transforms"))?
-        .collect()
-        .await
-        .map_err(Error::sql("transforms"))?;
+        "transforms",
+    )
+    .await?;
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(None);
     };
@@ -756,13 +756,7 @@ async fn last_run(ctx: &SessionContext) -> Result<Option<LastRun>> {
 }
 
 async fn scalar_i64(ctx: &SessionContext, sql: &str) -> Result<Option<i64>> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(Error::sql("state"))?
-        .collect()
-        .await
-        .map_err(Error::sql("state"))?;
+    let batches = query(ctx, sql, "state").await?;
     let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Ok(None);
     };
@@ -772,13 +766,7 @@ async fn scalar_i64(ctx: &SessionContext, sql: &str) -> Result<Option<i64>> {
 }
 
 async fn labels(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(Error::sql("quarters"))?
-        .collect()
-        .await
-        .map_err(Error::sql("quarters"))?;
+    let batches = query(ctx, sql, "quarters").await?;
     let mut out = Vec::new();
     for b in &batches {
         let a = cast(b.column(0), &DataType::Utf8).map_err(|e| Error::sql("quarters")(e.into()))?;
@@ -791,13 +779,12 @@ async fn labels(ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
 async fn divisions_sha256(ctx: &SessionContext) -> Result<String> {
     let mut h = Sha256::new();
     for t in tables::DIVISION_TABLES {
-        let batches = ctx
-            .sql(&format!("SELECT * FROM {} ORDER BY code", t.name))
-            .await
-            .map_err(Error::sql("divisions"))?
-            .collect()
-            .await
-            .map_err(Error::sql("divisions"))?;
+        let batches = query(
+            ctx,
+            &format!("SELECT * FROM {} ORDER BY code", t.name),
+            "divisions",
+        )
+        .await?;
         h.update(t.name.as_bytes());
         for b in &batches {
             for c in b.columns() {
@@ -889,13 +876,7 @@ async fn run_model(ctx: &SessionContext, m: &Model) -> Result<ModelRun> {
     let tests_started = Instant::now();
     for test in &m.meta.tests {
         let sql = test.sql(&m.name);
-        let bad = ctx
-            .sql(&sql)
-            .await
-            .map_err(Error::sql(&m.name))?
-            .collect()
-            .await
-            .map_err(Error::sql(&m.name))?;
+        let bad = query(ctx, &sql, &m.name).await?;
         let count: usize = bad.iter().map(|b| b.num_rows()).sum();
         if count > 0 {
             let sample: Vec<RecordBatch> = bad
