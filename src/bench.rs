@@ -78,6 +78,8 @@ fn child(wh: &Path, args: &[&str]) -> anyhow::Result<Child> {
         .args(args)
         .env("PLSW_WAREHOUSE", wh)
         .env("PLSW_LOG", "warn")
+        // A measured command tunes its malloc as it does in service (crate::malloc).
+        .env_remove("PLSW_MALLOC_TUNED")
         .env(PEAK_RSS_FILE, &*peak_file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
@@ -608,6 +610,24 @@ fn machine() -> serde_json::Value {
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
         "profile": if cfg!(debug_assertions) { "dev (engine crates at opt-level 1; see docs/building.md)" } else { "release (make bench)" },
         "plsw": env!("CARGO_PKG_VERSION"),
+        "malloc": malloc_setting(),
+    })
+}
+
+/// How the bench's processes allocate: the commands it measures (its children) restart with
+/// glibc's mmap threshold fixed ([`crate::malloc`]) unless the environment sets one; the bench
+/// process itself (the floors, and the API server with its load driver) runs as started.
+fn malloc_setting() -> serde_json::Value {
+    let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+    json!({
+        "children": format!(
+            "restart with glibc.malloc.mmap_threshold={} unless GLIBC_TUNABLES or \
+             MALLOC_MMAP_THRESHOLD_ below sets a threshold",
+            crate::malloc::MMAP_THRESHOLD
+        ),
+        "bench_process": "as started: glibc's defaults unless the variables below are set",
+        "GLIBC_TUNABLES": var("GLIBC_TUNABLES"),
+        "MALLOC_MMAP_THRESHOLD_": var("MALLOC_MMAP_THRESHOLD_"),
     })
 }
 

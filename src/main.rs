@@ -5,16 +5,18 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = plsw::cli::Cli::parse();
-    if cli.tunes_malloc() {
-        plsw::malloc::restart_tuned();
-    }
+    let malloc = if cli.tunes_malloc() {
+        plsw::malloc::restart_tuned()
+    } else {
+        plsw::malloc::Malloc::Untouched
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("PLSW_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
-    plsw::malloc::log_state();
+    plsw::malloc::log_state(&malloc);
     // The dependency tree enables both of rustls' crypto providers; with two, rustls cannot
     // pick one by itself and panics at the first TLS connection. Ours is ring.
     let _ = rustls::crypto::ring::default_provider().install_default();

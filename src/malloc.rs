@@ -9,72 +9,127 @@
 //! its live data needed (see docs/benchmarks.md).
 //!
 //! A fixed threshold stops the climb. glibc reads its tunables only when a process starts and
-//! its `mallopt` cannot be called without `unsafe` (which this workspace forbids), so the
-//! binary starts itself again, once, with the tunable set in `GLIBC_TUNABLES`. A threshold
-//! set by the caller is kept as it is.
+//! its `mallopt` cannot be called without `unsafe` (which this workspace forbids), so on Linux
+//! with glibc the binary starts itself again, once, with the tunable added to
+//! `GLIBC_TUNABLES`. A threshold the caller chose (in `GLIBC_TUNABLES` or glibc's older
+//! `MALLOC_MMAP_THRESHOLD_`) is kept, and `PLSW_MALLOC_TUNED=1` skips the restart (for a
+//! profiler that follows only the first program a process runs).
 
-/// Blocks from this size up are mapped on their own and returned when freed. 1 MiB kept the
-/// load's CPU time where it was; 128 KiB (glibc's own start) cost a fifth more.
+/// Blocks from this size up are mapped on their own and returned when freed. 1 MiB cost a load
+/// 1-5% of its wall time; 128 KiB (glibc's own start) cost a fifth more, and 4 MiB kept 5 MiB
+/// more at ten province-years.
 pub const MMAP_THRESHOLD: usize = 1 << 20;
 
 const TUNABLE: &str = "glibc.malloc.mmap_threshold";
 
 /// Set in the restarted process, so that it never starts itself again even where glibc drops
-/// `GLIBC_TUNABLES` (it does for set-user-ID programs).
+/// `GLIBC_TUNABLES` (it does for set-user-ID programs); set by hand, it skips the restart.
 const RESTARTED: &str = "PLSW_MALLOC_TUNED";
 
+/// What [`restart_tuned`] found, for [`log_state`].
+#[derive(Debug)]
+pub enum Malloc {
+    /// This process is the restarted one (or `PLSW_MALLOC_TUNED` was set by hand).
+    Restarted,
+    /// The caller chose a threshold, or gave `GLIBC_TUNABLES` that is not text: left alone.
+    CallersChoice,
+    /// Not Linux with glibc, or `plsw bench` (its floors run on glibc's defaults).
+    Untouched,
+    /// The restart could not be made; the process goes on untuned, which costs memory, not
+    /// correctness.
+    Failed(String),
+}
+
+/// The `GLIBC_TUNABLES` to restart with, or `None` when the caller chose a threshold.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
-/// The `GLIBC_TUNABLES` to restart with, or `None` when the process must go on as it is: it was
-/// restarted already, or the caller chose a threshold.
-fn tunables(current: Option<&str>, restarted: bool) -> Option<String> {
-    if restarted {
+fn tunables(current: Option<&str>, legacy_threshold: bool) -> Option<String> {
+    if legacy_threshold {
         return None;
     }
     let ours = format!("{TUNABLE}={MMAP_THRESHOLD}");
-    match current.map(str::trim).filter(|c| !c.is_empty()) {
-        None => Some(ours),
-        Some(c) if c.split(':').any(|t| t.split('=').next() == Some(TUNABLE)) => None,
-        Some(c) => Some(format!("{c}:{ours}")),
+    let current = current.unwrap_or("").trim().trim_matches(':');
+    if current.is_empty() {
+        return Some(ours);
     }
+    // glibc reads `name=value` pairs separated by colons; an entry naming ours, whatever its
+    // value, is the caller's choice.
+    if current
+        .split(':')
+        .any(|t| t.split('=').next().map(str::trim) == Some(TUNABLE))
+    {
+        return None;
+    }
+    Some(format!("{current}:{ours}"))
+}
+
+/// Whether `exe` is the dynamic loader itself (`ld-linux-x86-64.so.2 ./plsw ...`): started
+/// again, it would take the first argument for the program.
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
+fn is_loader(exe: &std::path::Path) -> bool {
+    exe.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("ld-") || n.contains(".so"))
 }
 
 /// Starts this binary again with the threshold set, unless it is set already. Returns only when
-/// the process goes on as it is: tuned, on another platform, or when the restart could not be
-/// made (the binary's path is unknown, or it was replaced), which costs memory, not
-/// correctness.
-pub fn restart_tuned() {
+/// the process goes on as it is, saying why.
+pub fn restart_tuned() -> Malloc {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt as _;
 
-        let current = std::env::var("GLIBC_TUNABLES").ok();
-        let restarted = std::env::var_os(RESTARTED).is_some();
-        let Some(value) = tunables(current.as_deref(), restarted) else {
-            return;
+        if std::env::var_os(RESTARTED).is_some() {
+            return Malloc::Restarted;
+        }
+        let current = match std::env::var_os("GLIBC_TUNABLES") {
+            None => None,
+            Some(v) => match v.into_string() {
+                Ok(s) => Some(s),
+                Err(_) => return Malloc::CallersChoice,
+            },
         };
-        let Ok(exe) = std::env::current_exe() else {
-            return;
+        let legacy = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some();
+        let Some(value) = tunables(current.as_deref(), legacy) else {
+            return Malloc::CallersChoice;
+        };
+        let exe = match std::env::current_exe() {
+            Ok(exe) if !is_loader(&exe) => exe,
+            Ok(exe) => return Malloc::Failed(format!("run by the loader {}", exe.display())),
+            Err(e) => return Malloc::Failed(format!("the binary's path: {e}")),
         };
         let mut args = std::env::args_os();
-        let arg0: std::ffi::OsString = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-        // `exec` returns only on failure; the process then goes on untuned.
-        let _ = std::process::Command::new(&exe)
+        let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+        // /proc/self/exe is this very binary, even if its path was since replaced or removed.
+        // `exec` returns only on failure.
+        let e = std::process::Command::new("/proc/self/exe")
             .arg0(arg0)
             .args(args)
             .env("GLIBC_TUNABLES", value)
             .env(RESTARTED, "1")
             .exec();
+        Malloc::Failed(format!("starting {} again: {e}", exe.display()))
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    Malloc::Untouched
 }
 
-/// Says at debug level (`PLSW_LOG=plsw=debug`) whether this process runs tuned.
-pub fn log_state() {
-    match std::env::var_os(RESTARTED) {
-        Some(_) => tracing::debug!(
-            tunables = %std::env::var("GLIBC_TUNABLES").unwrap_or_default(),
-            "malloc: restarted with a fixed mmap threshold"
+/// Says at debug level (`PLSW_LOG=plsw=debug`) how this process's malloc runs.
+pub fn log_state(state: &Malloc) {
+    let tunables = std::env::var_os("GLIBC_TUNABLES");
+    let tunables = tunables.as_deref().map(|t| t.to_string_lossy());
+    let tunables = tunables.as_deref().unwrap_or("");
+    match state {
+        Malloc::Restarted => tracing::debug!(
+            tunables,
+            "malloc: restart marker {RESTARTED} set; glibc tunables as shown"
         ),
-        None => tracing::debug!("malloc: not restarted"),
+        Malloc::CallersChoice => {
+            tracing::debug!(tunables, "malloc: the caller chose the mmap threshold")
+        }
+        Malloc::Untouched => tracing::debug!("malloc: glibc's defaults"),
+        Malloc::Failed(why) => {
+            tracing::debug!("malloc: not restarted, glibc's defaults ({why})")
+        }
     }
 }
 
@@ -84,16 +139,15 @@ mod tests {
 
     #[test]
     fn the_threshold_is_added_to_what_the_caller_set_unless_they_chose_one() {
-        assert_eq!(
-            tunables(None, false).as_deref(),
-            Some("glibc.malloc.mmap_threshold=1048576")
-        );
-        assert_eq!(
-            tunables(Some(""), false).as_deref(),
-            Some("glibc.malloc.mmap_threshold=1048576")
-        );
+        let ours = "glibc.malloc.mmap_threshold=1048576";
+        assert_eq!(tunables(None, false).as_deref(), Some(ours));
+        assert_eq!(tunables(Some(" "), false).as_deref(), Some(ours));
         assert_eq!(
             tunables(Some("glibc.malloc.arena_max=2"), false).as_deref(),
+            Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
+        );
+        assert_eq!(
+            tunables(Some("glibc.malloc.arena_max=2:"), false).as_deref(),
             Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
         );
         assert_eq!(
@@ -108,6 +162,16 @@ mod tests {
             tunables(Some("glibc.malloc.mmap_threshold_x=1"), false).as_deref(),
             Some("glibc.malloc.mmap_threshold_x=1:glibc.malloc.mmap_threshold=1048576")
         );
+        // glibc's older variable for the same threshold is the caller's choice too.
         assert_eq!(tunables(None, true), None);
+    }
+
+    #[test]
+    fn the_dynamic_loader_is_not_started_again() {
+        use std::path::Path;
+        assert!(is_loader(Path::new("/lib64/ld-linux-x86-64.so.2")));
+        assert!(is_loader(Path::new("/usr/lib/x86_64-linux-gnu/ld.so")));
+        assert!(!is_loader(Path::new("/work/main/target/release/plsw")));
+        assert!(!is_loader(Path::new("/usr/local/bin/plsw")));
     }
 }
