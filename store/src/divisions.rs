@@ -74,8 +74,9 @@ impl CodeBits {
 /// Codes of one length as numbers, hashed by [`CodeHasher`].
 type CodeSet = HashSet<u64, std::hash::BuildHasherDefault<CodeHasher>>;
 
-/// A hasher for codes already spread over their digits: one multiplication and a fold, where
-/// the standard SipHash took a tenth of a command's start for the villages alone.
+/// A hasher for codes, which are not chosen by an attacker: one multiplication and a fold per
+/// code. Cloning the codes as strings and hashing them with SipHash was a large part of every
+/// command's start (docs/benchmarks.md).
 #[derive(Debug, Default, Clone, Copy)]
 struct CodeHasher(u64);
 
