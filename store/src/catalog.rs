@@ -237,7 +237,7 @@ fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
     }
     let ids = newer
         .iter()
-        .map(|id| format!("'{}'", id.replace('\'', "''")))
+        .map(|id| sql_text(id))
         .collect::<Vec<_>>()
         .join(", ");
     let name = t.name;
@@ -269,6 +269,11 @@ fn current_from_state_sql(t: &Table, state: &str, newer: &[&str]) -> String {
     format!("{ranked} UNION ALL {kept}")
 }
 
+/// A SQL string literal: `s` in single quotes, its own quotes doubled.
+pub fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// The batch with a schema whose fields carry no metadata.
 pub fn without_metadata(batch: RecordBatch) -> RecordBatch {
     let fields: Vec<Field> = batch
@@ -279,4 +284,15 @@ pub fn without_metadata(batch: RecordBatch) -> RecordBatch {
         .collect();
     let schema = Arc::new(Schema::new(fields));
     RecordBatch::try_new(schema, batch.columns().to_vec()).expect("same columns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_in_sql_is_quoted_with_its_quotes_doubled() {
+        assert_eq!(sql_text("HL20251231000001"), "'HL20251231000001'");
+        assert_eq!(sql_text("豫0102'x"), "'豫0102''x'");
+    }
 }

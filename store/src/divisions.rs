@@ -58,7 +58,7 @@ struct CodeBits(Vec<u64>);
 impl CodeBits {
     fn of<'a>(codes: impl Iterator<Item = &'a String>) -> CodeBits {
         let mut bits = vec![0u64; 1_000_000 / 64 + 1];
-        for n in codes.filter_map(|c| six_digits(c)) {
+        for n in codes.filter_map(|c| six_digit_index(c)) {
             bits[n / 64] |= 1 << (n % 64);
         }
         CodeBits(bits)
@@ -66,9 +66,14 @@ impl CodeBits {
 
     /// Whether the set holds `code`; `None` when `code` is not 6 digits (not for this set).
     fn contains(&self, code: &str) -> Option<bool> {
-        let n = six_digits(code)?;
+        let n = six_digit_index(code)?;
         Some(self.0.get(n / 64).is_some_and(|w| (w >> (n % 64)) & 1 == 1))
     }
+}
+
+/// A 6-digit code as its bit's index.
+fn six_digit_index(code: &str) -> Option<usize> {
+    code_number(code, 6).and_then(|n| usize::try_from(n).ok())
 }
 
 /// Codes of one length as numbers, hashed by [`CodeHasher`].
@@ -105,16 +110,6 @@ fn code_number(code: &str, len: usize) -> Option<u64> {
     }
     b.iter().try_fold(0u64, |n, &c| {
         c.is_ascii_digit().then(|| n * 10 + u64::from(c - b'0'))
-    })
-}
-
-fn six_digits(code: &str) -> Option<usize> {
-    let b = code.as_bytes();
-    if b.len() != 6 {
-        return None;
-    }
-    b.iter().try_fold(0usize, |n, &c| {
-        c.is_ascii_digit().then(|| n * 10 + usize::from(c - b'0'))
     })
 }
 

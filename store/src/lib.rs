@@ -17,7 +17,9 @@ mod error;
 mod states;
 mod store;
 
-pub use catalog::{register_all, register_all_with, without_metadata, Access, CURRENT_SUFFIX};
+pub use catalog::{
+    register_all, register_all_with, sql_text, without_metadata, Access, CURRENT_SUFFIX,
+};
 pub use divisions::{Divisions, PROVINCE_CODE};
 pub use error::{Error, Result};
 pub use states::{refresh as refresh_states, Refreshed, StateFile, STATES_DIR};

@@ -102,7 +102,7 @@ impl DataTest {
             DataTest::AcceptedValues { column, values } => {
                 let list = values
                     .iter()
-                    .map(|v| format!("'{}'", v.replace('\'', "''")))
+                    .map(|v| plsw_store::sql_text(v))
                     .collect::<Vec<_>>()
                     .join(", ");
                 format!(
