@@ -631,48 +631,94 @@ fn malloc_setting() -> serde_json::Value {
     })
 }
 
-/// Runs every bench at every scale; writes the JSON and returns the table.
-pub async fn run(dir: &Path, scales: &[f64], api_seconds: u64) -> anyhow::Result<String> {
+/// A part of the bench, to run alone (`plsw bench --only ingest`) while working on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Ingest,
+    Transform,
+    Api,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Part::Ingest => "ingest",
+            Part::Transform => "transform",
+            Part::Api => "api",
+        }
+    }
+}
+
+/// The results file of a run: `<date>.json` for the whole bench, `<date>-<parts>.json` for a
+/// run of some parts, which leaves the day's whole run in place.
+fn results_name(date: &str, parts: &[Part]) -> String {
+    let all = [Part::Ingest, Part::Transform, Part::Api];
+    if all.iter().all(|p| parts.contains(p)) {
+        format!("{date}.json")
+    } else {
+        let names: Vec<&str> = all
+            .iter()
+            .filter(|p| parts.contains(p))
+            .map(|p| p.name())
+            .collect();
+        format!("{date}-{}.json", names.join("-"))
+    }
+}
+
+/// Runs the benches of `parts` (every part when empty) at every scale; writes the JSON and
+/// returns the table.
+pub async fn run(
+    dir: &Path,
+    scales: &[f64],
+    api_seconds: u64,
+    parts: &[Part],
+) -> anyhow::Result<String> {
+    let parts: Vec<Part> = match parts {
+        [] => vec![Part::Ingest, Part::Transform, Part::Api],
+        some => some.to_vec(),
+    };
     std::fs::create_dir_all(dir.join("results"))?;
     let work = dir.join("work");
     std::fs::create_dir_all(&work)?;
     let mut per_scale = Vec::new();
     for &scale in scales {
         let (data, wh, held_out) = prepare(dir, scale)?;
-        eprintln!("bench: scale {scale}: ingest");
-        let cases = data.join("cases");
-        let ingest = vec![
-            bench_ingest("UTF-8 CSV", &files(&cases, "-mediation.csv")?, &work)?,
-            bench_ingest("GB18030 CSV", &files(&cases, "-legal_aid.csv")?, &work)?,
-            bench_ingest("XLSX", &files(&cases, "-notarization.xlsx")?, &work)?,
-        ];
-        eprintln!("bench: scale {scale}: transform");
+        let mut figures = json!({ "scale": scale });
+        if parts.contains(&Part::Ingest) {
+            eprintln!("bench: scale {scale}: ingest");
+            let cases = data.join("cases");
+            figures["ingest"] = json!([
+                bench_ingest("UTF-8 CSV", &files(&cases, "-mediation.csv")?, &work)?,
+                bench_ingest("GB18030 CSV", &files(&cases, "-legal_aid.csv")?, &work)?,
+                bench_ingest("XLSX", &files(&cases, "-notarization.xlsx")?, &work)?,
+            ]);
+        }
+        if !parts.contains(&Part::Transform) && !parts.contains(&Part::Api) {
+            per_scale.push(figures);
+            continue;
+        }
         let copy = work.join("transform");
         let _ = std::fs::remove_dir_all(&copy);
         copy_dir(&wh, &copy)?;
         // First without current states (as on a warehouse never transformed: the run writes
         // them), then as in service, with the states the first run left.
         let _ = std::fs::remove_dir_all(copy.join(plsw_store::STATES_DIR));
-        let cold = child(&copy, &["transform", "--full"])?;
-        let full = child(&copy, &["transform", "--full"])?;
-        let day = child(
-            &copy,
-            &["ingest", "hotline", &held_out.display().to_string()],
-        )?;
-        let incremental = child(&copy, &["transform"])?;
-        anyhow::ensure!(
-            incremental.stdout.contains("incremental"),
-            "the run after one more day was not incremental: {}",
-            incremental.stdout
-        );
-        let floor = transform_floor(&copy).await?;
-        eprintln!("bench: scale {scale}: API");
-        let api = bench_api(&copy, api_seconds).await?;
-        let _ = std::fs::remove_dir_all(&copy);
-        per_scale.push(json!({
-            "scale": scale,
-            "ingest": ingest,
-            "transform": {
+        if parts.contains(&Part::Transform) {
+            eprintln!("bench: scale {scale}: transform");
+            let cold = child(&copy, &["transform", "--full"])?;
+            let full = child(&copy, &["transform", "--full"])?;
+            let day = child(
+                &copy,
+                &["ingest", "hotline", &held_out.display().to_string()],
+            )?;
+            let incremental = child(&copy, &["transform"])?;
+            anyhow::ensure!(
+                incremental.stdout.contains("incremental"),
+                "the run after one more day was not incremental: {}",
+                incremental.stdout
+            );
+            let floor = transform_floor(&copy).await?;
+            figures["transform"] = json!({
                 "full_seconds": full.wall.as_secs_f64(),
                 "full_peak_rss_mib": full.max_rss_kib as f64 / 1024.0,
                 "first_full_seconds": cold.wall.as_secs_f64(),
@@ -681,13 +727,27 @@ pub async fn run(dir: &Path, scales: &[f64], api_seconds: u64) -> anyhow::Result
                 "incremental_seconds": incremental.wall.as_secs_f64(),
                 "floor_seconds": floor.as_secs_f64(),
                 "full_ratio_to_floor": full.wall.as_secs_f64() / floor.as_secs_f64(),
-            },
-            "api": api,
-        }));
+            });
+        } else {
+            // The API serves indicators: computed first, untimed.
+            child(&copy, &["transform", "--full"])?;
+        }
+        if parts.contains(&Part::Api) {
+            eprintln!("bench: scale {scale}: API");
+            figures["api"] = bench_api(&copy, api_seconds).await?;
+        }
+        let _ = std::fs::remove_dir_all(&copy);
+        per_scale.push(figures);
     }
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    let report = json!({ "date": date, "machine": machine(), "scales": per_scale });
-    let path = dir.join("results").join(format!("{date}.json"));
+    let names: Vec<&str> = parts.iter().map(|p| p.name()).collect();
+    let report = json!({
+        "date": date,
+        "machine": machine(),
+        "parts": names,
+        "scales": per_scale,
+    });
+    let path = dir.join("results").join(results_name(&date, &parts));
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
     Ok(format!("{}\nwritten to {}", table(&report), path.display()))
 }
@@ -709,21 +769,22 @@ pub fn table(r: &serde_json::Value) -> String {
     let scales = r["scales"].as_array().cloned().unwrap_or_default();
     for s in &scales {
         let _ = writeln!(out, "\n== scale {} ==", s["scale"]);
-        let _ = writeln!(
+        if !s["ingest"].is_null() {
+            let _ = writeln!(
             out,
             "{:<12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>9} {:>9} {:>8}   (medians; ×floor and peak, lowest-highest)",
             "ingest", "rows", "MB", "rows/s", "MB/s", "peak MiB", "code MiB", "floor s", "×floor"
         );
-        for i in s["ingest"].as_array().into_iter().flatten() {
-            let span = |key: &str, digits: usize| match i[key].as_array().map(Vec::as_slice) {
-                Some([lo, hi]) => format!(
-                    "{:.digits$}-{:.digits$}",
-                    lo.as_f64().unwrap_or(0.0),
-                    hi.as_f64().unwrap_or(0.0)
-                ),
-                _ => "-".into(),
-            };
-            let _ = writeln!(
+            for i in s["ingest"].as_array().into_iter().flatten() {
+                let span = |key: &str, digits: usize| match i[key].as_array().map(Vec::as_slice) {
+                    Some([lo, hi]) => format!(
+                        "{:.digits$}-{:.digits$}",
+                        lo.as_f64().unwrap_or(0.0),
+                        hi.as_f64().unwrap_or(0.0)
+                    ),
+                    _ => "-".into(),
+                };
+                let _ = writeln!(
                 out,
                 "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.0} {:>9.2} {:>8.2}   {}, {} MiB",
                 i["format"].as_str().unwrap_or_default(),
@@ -738,9 +799,11 @@ pub fn table(r: &serde_json::Value) -> String {
                 span("ratio_to_floor_range", 2),
                 span("peak_rss_mib_range", 0),
             );
+            }
         }
         let t = &s["transform"];
-        let _ = writeln!(
+        if !t.is_null() {
+            let _ = writeln!(
             out,
             "transform: full {:.1} s (peak {:.0} MiB; floor {:.2} s, ×{:.1}); first, writing the states: {:.1} s (peak {:.0} MiB)\n           one more day: ingest {:.1} s, incremental transform {:.1} s",
             t["full_seconds"].as_f64().unwrap_or(0.0),
@@ -752,7 +815,11 @@ pub fn table(r: &serde_json::Value) -> String {
             t["one_day_ingest_seconds"].as_f64().unwrap_or(0.0),
             t["incremental_seconds"].as_f64().unwrap_or(0.0),
         );
+        }
         let a = &s["api"];
+        if a.is_null() {
+            continue;
+        }
         let _ = writeln!(
             out,
             "{:<8} {:>9} {:>9} {:>10}   floor /health: {:>8} {:>8} {:>10}",
@@ -810,22 +877,31 @@ fn targets(r: &serde_json::Value) -> Vec<String> {
     let t = &top["transform"];
     let p99 = f(&top["api"]["lookups_at_2000_per_s"]["p99_ms"]);
     let (full, incremental) = (f(&t["full_seconds"]), f(&t["incremental_seconds"]));
-    let mut out = vec![
-        format!("\n== targets of issue [G], at scale {} ==", scale_of(top)),
-        format!(
+    let mut out = vec![format!(
+        "\n== targets of issue [G], at scale {} ==",
+        scale_of(top)
+    )];
+    // A run of some parts (`--only`) judges only what it measured.
+    if !t.is_null() {
+        out.push(format!(
             "full transform under 20 s: {full:.1} s, {}",
             verdict(full < 20.0)
-        ),
-        format!(
+        ));
+        out.push(format!(
             "incremental after a day's file under 2 s: {incremental:.2} s, {}",
             verdict(incremental < 2.0)
-        ),
-        format!(
+        ));
+    }
+    if !top["api"].is_null() {
+        out.push(format!(
             "lookups p99 under 5 ms at 2,000/s: {p99:.2} ms, {}",
             verdict(p99 < 5.0)
-        ),
-    ];
+        ));
+    }
     let ingest = top["ingest"].as_array().cloned().unwrap_or_default();
+    if ingest.is_empty() {
+        return out;
+    }
     let each = |figure: &dyn Fn(&serde_json::Value) -> f64, limit: f64| {
         ingest
             .iter()
@@ -963,6 +1039,40 @@ mod tests {
         assert_eq!(
             lines[5],
             "ingest peak RSS within 1.2× of scale 1: needs scales 1 and 10"
+        );
+    }
+
+    #[test]
+    fn a_run_of_some_parts_judges_and_shows_only_those() {
+        let date = "2026-11-28";
+        let all = [Part::Api, Part::Ingest, Part::Transform];
+        assert_eq!(results_name(date, &all), "2026-11-28.json");
+        assert_eq!(
+            results_name(date, &[Part::Ingest]),
+            "2026-11-28-ingest.json"
+        );
+        assert_eq!(
+            results_name(date, &[Part::Api, Part::Transform]),
+            "2026-11-28-transform-api.json"
+        );
+        let r = json!({
+            "date": date,
+            "machine": { "cpu": "X", "cores": 2, "memory_gib": 24.0, "profile": "dev" },
+            "scales": [{ "scale": 10.0, "ingest": [{ "format": "XLSX", "ratio_to_floor": 1.4,
+                         "peak_rss_mib": 100.0, "data_peak_mib": 30.0 }] }],
+        });
+        let lines = targets(&r);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[1], "ingest within 1.5× of its floor: XLSX 1.40×, met");
+        let t = table(&r);
+        assert!(t.contains("XLSX"), "{t}");
+        assert!(!t.contains("transform") && !t.contains("clients"), "{t}");
+        let api = json!({ "scales": [{ "scale": 1.0,
+                          "api": { "lookups_at_2000_per_s": { "p99_ms": 2.0 } } }] });
+        let lines = targets(&api);
+        assert_eq!(
+            lines[1..],
+            ["lookups p99 under 5 ms at 2,000/s: 2.00 ms, met".to_string()]
         );
     }
 

@@ -115,6 +115,10 @@ pub enum Command {
         /// Seconds of load per concurrency level of the API bench
         #[arg(long, default_value_t = 5)]
         api_seconds: u64,
+        /// Run only these parts, e.g. ingest or transform,api (default: all); the results go
+        /// to results/<date>-<parts>.json, leaving the day's whole run in place
+        #[arg(long, value_delimiter = ',', value_enum)]
+        only: Vec<crate::bench::Part>,
     },
 }
 
@@ -297,8 +301,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             dir,
             scales,
             api_seconds,
+            only,
         } => {
-            let table = crate::bench::run(&dir, &scales, api_seconds).await?;
+            let table = crate::bench::run(&dir, &scales, api_seconds, &only).await?;
             outln!("{table}");
             Ok(true)
         }

@@ -506,7 +506,8 @@ async fn stream(
             continue;
         }
         report.read += 1;
-        let mut row = std::mem::take(&mut spare).recycle();
+        // An empty row of any lifetime serves as one of the record's (the values are covariant).
+        let mut row: Row<'_> = std::mem::take(&mut spare);
         let result = if let Some(message) = records.cell_error(&rec) {
             Err(Reject {
                 reason: "bad_cell".into(),

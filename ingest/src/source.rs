@@ -358,13 +358,15 @@ impl Utf8Check {
             if self.carry.len() < len {
                 return;
             }
-            if std::str::from_utf8(&self.carry).is_err() {
+            if simdutf8::basic::from_utf8(&self.carry).is_err() {
                 self.valid = false;
                 return;
             }
             self.carry.clear();
         }
-        match std::str::from_utf8(chunk) {
+        // simdutf8 checks a chunk of Chinese text several times faster than std, which was
+        // half of the fingerprint's time on a UTF-8 file (`perf`, session 9).
+        match simdutf8::compat::from_utf8(chunk) {
             Ok(_) => {}
             // An incomplete sequence at the end: kept for the next chunk.
             Err(e) if e.error_len().is_none() => {

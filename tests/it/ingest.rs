@@ -120,6 +120,33 @@ fn a_generated_year_loads_balanced_and_twice_changes_nothing() {
         }
     }
     assert_eq!(protocols, plsw_schemas::tables::ALL.len());
+
+    // Record positions are stored as deltas, case ids as shared prefixes and their rests (see
+    // Warehouse::table_writer); both are plain Parquet encodings that every engine reads.
+    use datafusion::parquet::basic::Encoding;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::read_dir(wh.join("cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .expect("a Parquet file of cases");
+    let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+    let group = reader.metadata().row_group(0);
+    let encodings = |name: &str| {
+        (0..group.num_columns())
+            .map(|i| group.column(i))
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+            .encodings()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        encodings("case_id").contains(&Encoding::DELTA_BYTE_ARRAY),
+        "{:?}",
+        encodings("case_id")
+    );
+    assert!(encodings("record").contains(&Encoding::DELTA_BINARY_PACKED));
+    assert!(encodings("county_code").contains(&Encoding::RLE_DICTIONARY));
 }
 
 #[test]
