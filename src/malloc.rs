@@ -79,6 +79,7 @@ pub fn restart_tuned() -> Malloc {
         use std::os::unix::process::CommandExt as _;
 
         if std::env::var_os(RESTARTED).is_some() {
+            name_process();
             return Malloc::Restarted;
         }
         let current = match std::env::var_os("GLIBC_TUNABLES") {
@@ -113,6 +114,26 @@ pub fn restart_tuned() -> Malloc {
     Malloc::Untouched
 }
 
+/// Started again from /proc/self/exe, the process is named `exe` (in `ps`, `top`, `pkill`): it
+/// takes back its binary's own name, cut as the kernel cuts it (15 bytes). Best effort.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn name_process() {
+    if let Some(name) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_os_string()))
+    {
+        let name = name.as_encoded_bytes();
+        let _ = std::fs::write("/proc/self/comm", &name[..name.len().min(15)]);
+    }
+}
+
+/// The process's name as `ps` shows it, where the system tells it.
+fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|n| n.trim_end().to_string())
+        .unwrap_or_default()
+}
+
 /// Says at debug level (`PLSW_LOG=plsw=debug`) how this process's malloc runs.
 pub fn log_state(state: &Malloc) {
     let tunables = std::env::var_os("GLIBC_TUNABLES");
@@ -121,6 +142,7 @@ pub fn log_state(state: &Malloc) {
     match state {
         Malloc::Restarted => tracing::debug!(
             tunables,
+            process = process_name(),
             "malloc: restart marker {RESTARTED} set; glibc tunables as shown"
         ),
         Malloc::CallersChoice => {

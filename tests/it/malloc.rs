@@ -34,6 +34,11 @@ fn the_binary_runs_with_a_fixed_mmap_threshold_unless_the_caller_chose_one() {
         "{log}"
     );
     assert!(log.contains("glibc.malloc.mmap_threshold=1048576"), "{log}");
+    // Started again from /proc/self/exe, it is still `plsw` to ps and pkill, not `exe`.
+    assert!(
+        log.contains("\"plsw\"") && !log.contains("\"exe\""),
+        "{log}"
+    );
     // The caller's other tunables are kept beside ours.
     let log = log_of_a_query(Some("glibc.malloc.arena_max=4"));
     assert!(
