@@ -165,9 +165,7 @@ impl CsvSplitter {
         self.records += i64::from(more);
         Ok(more)
     }
-}
 
-impl CsvSplitter {
     /// The next record when it lies whole in the block read and holds no quote (nearly every
     /// record of an export): split at its commas straight from the block, without csv-core's
     /// state machine and its copy, as csv-core would split it. `None` leaves the record to
