@@ -652,7 +652,8 @@ impl Part {
 /// The results file of a run: `<date>.json` for the whole bench, `<date>-<parts>.json` for a
 /// run of some parts, which leaves the day's whole run in place.
 fn results_name(date: &str, parts: &[Part]) -> String {
-    let all = [Part::Ingest, Part::Transform, Part::Api];
+    use clap::ValueEnum as _;
+    let all = Part::value_variants();
     if all.iter().all(|p| parts.contains(p)) {
         format!("{date}.json")
     } else {
@@ -674,7 +675,7 @@ pub async fn run(
     parts: &[Part],
 ) -> anyhow::Result<String> {
     let parts: Vec<Part> = match parts {
-        [] => vec![Part::Ingest, Part::Transform, Part::Api],
+        [] => clap::ValueEnum::value_variants().to_vec(),
         some => some.to_vec(),
     };
     std::fs::create_dir_all(dir.join("results"))?;
@@ -771,10 +772,10 @@ pub fn table(r: &serde_json::Value) -> String {
         let _ = writeln!(out, "\n== scale {} ==", s["scale"]);
         if !s["ingest"].is_null() {
             let _ = writeln!(
-            out,
-            "{:<12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>9} {:>9} {:>8}   (medians; ×floor and peak, lowest-highest)",
-            "ingest", "rows", "MB", "rows/s", "MB/s", "peak MiB", "code MiB", "floor s", "×floor"
-        );
+                out,
+                "{:<12} {:>10} {:>8} {:>11} {:>8} {:>9} {:>9} {:>9} {:>8}   (medians; ×floor and peak, lowest-highest)",
+                "ingest", "rows", "MB", "rows/s", "MB/s", "peak MiB", "code MiB", "floor s", "×floor"
+            );
             for i in s["ingest"].as_array().into_iter().flatten() {
                 let span = |key: &str, digits: usize| match i[key].as_array().map(Vec::as_slice) {
                     Some([lo, hi]) => format!(
@@ -785,36 +786,36 @@ pub fn table(r: &serde_json::Value) -> String {
                     _ => "-".into(),
                 };
                 let _ = writeln!(
-                out,
-                "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.0} {:>9.2} {:>8.2}   {}, {} MiB",
-                i["format"].as_str().unwrap_or_default(),
-                i["rows"].as_u64().unwrap_or(0),
-                i["mb"].as_f64().unwrap_or(0.0),
-                i["rows_per_s"].as_f64().unwrap_or(0.0),
-                i["mb_per_s"].as_f64().unwrap_or(0.0),
-                i["peak_rss_mib"].as_f64().unwrap_or(0.0),
-                i["code_mib"].as_f64().unwrap_or(f64::NAN),
-                i["floor_seconds"].as_f64().unwrap_or(0.0),
-                i["ratio_to_floor"].as_f64().unwrap_or(0.0),
-                span("ratio_to_floor_range", 2),
-                span("peak_rss_mib_range", 0),
-            );
+                    out,
+                    "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.0} {:>9.2} {:>8.2}   {}, {} MiB",
+                    i["format"].as_str().unwrap_or_default(),
+                    i["rows"].as_u64().unwrap_or(0),
+                    i["mb"].as_f64().unwrap_or(0.0),
+                    i["rows_per_s"].as_f64().unwrap_or(0.0),
+                    i["mb_per_s"].as_f64().unwrap_or(0.0),
+                    i["peak_rss_mib"].as_f64().unwrap_or(0.0),
+                    i["code_mib"].as_f64().unwrap_or(f64::NAN),
+                    i["floor_seconds"].as_f64().unwrap_or(0.0),
+                    i["ratio_to_floor"].as_f64().unwrap_or(0.0),
+                    span("ratio_to_floor_range", 2),
+                    span("peak_rss_mib_range", 0),
+                );
             }
         }
         let t = &s["transform"];
         if !t.is_null() {
             let _ = writeln!(
-            out,
-            "transform: full {:.1} s (peak {:.0} MiB; floor {:.2} s, ×{:.1}); first, writing the states: {:.1} s (peak {:.0} MiB)\n           one more day: ingest {:.1} s, incremental transform {:.1} s",
-            t["full_seconds"].as_f64().unwrap_or(0.0),
-            t["full_peak_rss_mib"].as_f64().unwrap_or(0.0),
-            t["floor_seconds"].as_f64().unwrap_or(0.0),
-            t["full_ratio_to_floor"].as_f64().unwrap_or(0.0),
-            t["first_full_seconds"].as_f64().unwrap_or(0.0),
-            t["first_full_peak_rss_mib"].as_f64().unwrap_or(0.0),
-            t["one_day_ingest_seconds"].as_f64().unwrap_or(0.0),
-            t["incremental_seconds"].as_f64().unwrap_or(0.0),
-        );
+                out,
+                "transform: full {:.1} s (peak {:.0} MiB; floor {:.2} s, ×{:.1}); first, writing the states: {:.1} s (peak {:.0} MiB)\n           one more day: ingest {:.1} s, incremental transform {:.1} s",
+                t["full_seconds"].as_f64().unwrap_or(0.0),
+                t["full_peak_rss_mib"].as_f64().unwrap_or(0.0),
+                t["floor_seconds"].as_f64().unwrap_or(0.0),
+                t["full_ratio_to_floor"].as_f64().unwrap_or(0.0),
+                t["first_full_seconds"].as_f64().unwrap_or(0.0),
+                t["first_full_peak_rss_mib"].as_f64().unwrap_or(0.0),
+                t["one_day_ingest_seconds"].as_f64().unwrap_or(0.0),
+                t["incremental_seconds"].as_f64().unwrap_or(0.0),
+            );
         }
         let a = &s["api"];
         if a.is_null() {
