@@ -490,14 +490,16 @@ async fn bench_api(wh_dir: &Path, seconds: u64) -> anyhow::Result<serde_json::Va
         "staff.notary_blank",
         "funding.in_budget_share",
     ];
-    let cities = plsw_store::Divisions::builtin().cities;
+    let cities: Vec<String> = plsw_store::Divisions::builtin()
+        .codes(&plsw_schemas::tables::CITIES)
+        .map(String::from)
+        .collect();
     let mut urls = Vec::new();
     for id in ids {
         for c in &cities {
             for q in ["2025Q1", "2025Q2", "2025Q3", "2025Q4"] {
                 urls.push(format!(
-                    "{base}/v1/indicators?indicator={id}&scope=city&code={}&quarter={q}",
-                    c[0]
+                    "{base}/v1/indicators?indicator={id}&scope=city&code={c}&quarter={q}"
                 ));
             }
         }

@@ -412,10 +412,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             d.store(&wh).await?;
             outln!(
                 "divisions replaced: {} cities, {} counties, {} townships, {} villages",
-                d.cities.len(),
-                d.counties.len(),
-                d.townships.len(),
-                d.villages.len()
+                d.count(&plsw_schemas::tables::CITIES),
+                d.count(&plsw_schemas::tables::COUNTIES),
+                d.count(&plsw_schemas::tables::TOWNSHIPS),
+                d.count(&plsw_schemas::tables::VILLAGES)
             );
             Ok(true)
         }

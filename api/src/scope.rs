@@ -28,9 +28,9 @@ impl Places {
                 p.counties.insert(c.clone());
             }
         }
-        for row in &d.counties {
-            if p.cities.contains(&row[2]) {
-                p.counties.insert(row[0].clone());
+        for (county, city) in d.county_cities() {
+            if p.cities.contains(city) {
+                p.counties.insert(county.to_string());
             }
         }
         p

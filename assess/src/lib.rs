@@ -233,18 +233,17 @@ pub async fn compute_with_docs(
     let (prev_year, _) = parse_quarter(&prev)?;
     let prev_scored = scored_indicators(method, prev_year, docs);
 
-    let cities: Vec<Place> = divisions
-        .cities
+    let city_rows = divisions.rows(&plsw_schemas::tables::CITIES);
+    let cities: Vec<Place> = city_rows
         .iter()
         .map(|c| (c[0].clone(), c[1].clone(), None))
         .collect();
-    let city_name: HashMap<&str, &str> = divisions
-        .cities
+    let city_name: HashMap<&str, &str> = city_rows
         .iter()
         .map(|c| (c[0].as_str(), c[1].as_str()))
         .collect();
     let counties: Vec<Place> = divisions
-        .counties
+        .rows(&plsw_schemas::tables::COUNTIES)
         .iter()
         .map(|c| {
             let city = (

@@ -8,7 +8,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use plsw_store::{BackgroundWriter, Divisions, LoadBook, LoadRecord, Staged, Warehouse};
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::batch::{Lineage, QuarantineBatcher, RowBatcher, BATCH_ROWS};
 use crate::error::{Error, Result};
@@ -116,7 +116,9 @@ pub async fn load_paths(
         None => None,
     };
     let divisions = Divisions::load(wh).await?;
+    debug!("divisions read");
     let mut book = wh.load_book().await?;
+    debug!("loads read");
     while let Some(ahead) = next.take() {
         let (name, path, fp, _tmp) = ahead.finish().await;
         if let Some(input) = files.next() {

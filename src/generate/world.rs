@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use plsw_schemas::tables;
 use plsw_store::Divisions;
 
 use super::rng::{cumulative, Rng};
@@ -80,32 +81,28 @@ impl World {
             );
         }
         let cities_rows: Vec<Vec<String>> = all
-            .cities
-            .iter()
+            .rows(&tables::CITIES)
+            .into_iter()
             .filter(|r| keep_city(&r[0]))
-            .cloned()
             .collect();
         let counties_rows: Vec<Vec<String>> = all
-            .counties
-            .iter()
+            .rows(&tables::COUNTIES)
+            .into_iter()
             .filter(|r| keep_city(&r[2]))
-            .cloned()
             .collect();
         let county_set: std::collections::HashSet<&str> =
             counties_rows.iter().map(|r| r[0].as_str()).collect();
         let townships_rows: Vec<Vec<String>> = all
-            .townships
-            .iter()
+            .rows(&tables::TOWNSHIPS)
+            .into_iter()
             .filter(|r| county_set.contains(r[2].as_str()))
-            .cloned()
             .collect();
         let township_set: std::collections::HashSet<&str> =
             townships_rows.iter().map(|r| r[0].as_str()).collect();
         let villages_rows: Vec<Vec<String>> = all
-            .villages
-            .iter()
+            .rows(&tables::VILLAGES)
+            .into_iter()
             .filter(|r| township_set.contains(r[2].as_str()))
-            .cloned()
             .collect();
 
         let mut rng = Rng::derive(seed, "world");
@@ -229,15 +226,10 @@ impl World {
     pub fn write_divisions(&self, dir: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         for def in plsw_schemas::tables::DIVISION_TABLES {
-            let rows = match def.name {
-                "cities" => &self.divisions.cities,
-                "counties" => &self.divisions.counties,
-                "townships" => &self.divisions.townships,
-                _ => &self.divisions.villages,
-            };
+            let rows = self.divisions.rows(def);
             let header: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
             let mut doc = CsvDoc::new(&header);
-            for r in rows {
+            for r in &rows {
                 doc.row(r);
             }
             write_text(

@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
+use datafusion::arrow::compute::concat;
+use datafusion::arrow::datatypes::DataType;
 use plsw_schemas::tables::{self, Table};
 
 use crate::error::{Error, Result};
@@ -33,13 +35,13 @@ const BUILTIN: [(&str, &str); 4] = [
     ),
 ];
 
-/// Rows of the four division levels, each row as the table's columns in order.
-#[derive(Debug, Clone, Default)]
+/// The four division levels, each held as its table's record batch (a few string buffers per
+/// level, not a string per field: 52k villages cost one command's start 20 ms as rows of
+/// strings), with the code sets every check asks.
+#[derive(Debug, Clone)]
 pub struct Divisions {
-    pub cities: Vec<Vec<String>>,
-    pub counties: Vec<Vec<String>>,
-    pub townships: Vec<Vec<String>>,
-    pub villages: Vec<Vec<String>>,
+    /// Cities, counties, townships and villages, in [`tables::DIVISION_TABLES`]' order.
+    levels: [RecordBatch; 4],
     city_codes: HashSet<String>,
     county_city: HashMap<String, String>,
     /// The 9- and 12-digit codes as numbers (52k villages: a word each instead of a string).
@@ -141,9 +143,10 @@ impl Divisions {
         })
     }
 
-    /// The divisions in force: those loaded into the warehouse, or the built-in ones.
+    /// The divisions in force: those loaded into the warehouse, or the built-in ones. Reads
+    /// only the four division tables.
     pub async fn load(wh: &Warehouse) -> Result<Divisions> {
-        Self::from_context(&wh.raw_context().await?, wh).await
+        Self::from_context(&wh.context_of(tables::DIVISION_TABLES).await?, wh).await
     }
 
     /// As [`Divisions::load`], from a context holding the warehouse's Delta tables by name.
@@ -159,20 +162,28 @@ impl Divisions {
                 .await?
                 .collect()
                 .await?;
-            let mut rows = Vec::new();
+            // Each column as plain UTF-8 (a scan may give views), in one batch per level.
+            let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); def.columns.len()];
             for b in &batches {
-                let columns: Vec<StringArray> = b
-                    .columns()
-                    .iter()
-                    .map(crate::store::utf8)
-                    .collect::<Result<_>>()?;
-                for r in 0..b.num_rows() {
-                    rows.push(columns.iter().map(|c| c.value(r).to_string()).collect());
+                for (c, a) in b.columns().iter().enumerate() {
+                    columns[c].push(Arc::new(crate::store::utf8(a)?) as ArrayRef);
                 }
             }
-            levels.push(rows);
+            let columns = columns
+                .iter()
+                .map(|parts| {
+                    let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+                    match parts.as_slice() {
+                        [] => Ok(datafusion::arrow::array::new_empty_array(&DataType::Utf8)),
+                        [one] => Ok(Arc::new(one.as_string::<i32>().clone()) as ArrayRef),
+                        _ => concat(&parts),
+                    }
+                })
+                .collect::<std::result::Result<Vec<ArrayRef>, _>>()
+                .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
+            levels.push(level_batch(def, columns));
         }
-        if levels.iter().all(|l| l.is_empty()) {
+        if levels.iter().all(|l| l.num_rows() == 0) {
             return Ok(Self::builtin());
         }
         Self::from_levels(levels).map_err(|message| Error::Divisions {
@@ -197,56 +208,119 @@ impl Divisions {
         townships: Vec<Vec<String>>,
         villages: Vec<Vec<String>>,
     ) -> std::result::Result<Divisions, String> {
-        Self::from_levels(vec![cities, counties, townships, villages])
+        let levels = [cities, counties, townships, villages]
+            .iter()
+            .zip(tables::DIVISION_TABLES)
+            .map(|(rows, def)| {
+                let columns = (0..def.columns.len())
+                    .map(|c| {
+                        Arc::new(StringArray::from_iter_values(
+                            rows.iter().map(|r| r.get(c).map_or("", String::as_str)),
+                        )) as ArrayRef
+                    })
+                    .collect();
+                level_batch(def, columns)
+            })
+            .collect();
+        Self::from_levels(levels)
     }
 
-    fn from_levels(mut levels: Vec<Vec<Vec<String>>>) -> std::result::Result<Divisions, String> {
-        let villages = levels.pop().unwrap_or_default();
-        let townships = levels.pop().unwrap_or_default();
-        let counties = levels.pop().unwrap_or_default();
-        let cities = levels.pop().unwrap_or_default();
-        let city_codes: HashSet<String> = cities.iter().map(|r| r[0].clone()).collect();
+    /// Divisions from the four levels' batches, checked: every code has its level's digits,
+    /// and every parent exists.
+    fn from_levels(levels: Vec<RecordBatch>) -> std::result::Result<Divisions, String> {
+        let levels: [RecordBatch; 4] = levels
+            .try_into()
+            .map_err(|_| "four levels of divisions".to_string())?;
+        let col = |level: usize, c: usize| levels[level].column(c).as_string::<i32>();
+        let city_codes: HashSet<String> = col(0, 0).iter().flatten().map(String::from).collect();
         let mut county_city = HashMap::new();
-        for r in &counties {
-            if !city_codes.contains(&r[2]) {
-                return Err(format!("county {} names unknown city {}", r[0], r[2]));
+        for (county, city) in col(1, 0).iter().zip(col(1, 2).iter()) {
+            let (county, city) = (county.unwrap_or(""), city.unwrap_or(""));
+            if !city_codes.contains(city) {
+                return Err(format!("county {county} names unknown city {city}"));
             }
-            county_city.insert(r[0].clone(), r[2].clone());
+            county_city.insert(county.to_string(), city.to_string());
         }
-        for r in &townships {
-            if !county_city.contains_key(&r[2]) {
-                return Err(format!("township {} names unknown county {}", r[0], r[2]));
+        for (township, county) in col(2, 0).iter().zip(col(2, 2).iter()) {
+            let (township, county) = (township.unwrap_or(""), county.unwrap_or(""));
+            if !county_city.contains_key(county) {
+                return Err(format!("township {township} names unknown county {county}"));
             }
         }
-        let numbers = |rows: &[Vec<String>], len: usize, level: &str| {
-            rows.iter()
-                .map(|r| {
-                    code_number(&r[0], len)
-                        .ok_or_else(|| format!("{level} code {:?} is not {len} digits", r[0]))
+        let numbers = |codes: &StringArray, len: usize, level: &str| {
+            codes
+                .iter()
+                .map(|c| {
+                    let c = c.unwrap_or("");
+                    code_number(c, len)
+                        .ok_or_else(|| format!("{level} code {c:?} is not {len} digits"))
                 })
                 .collect::<std::result::Result<CodeSet, String>>()
         };
-        let township_codes = numbers(&townships, 9, "township")?;
-        for r in &villages {
-            if !code_number(&r[2], 9).is_some_and(|n| township_codes.contains(&n)) {
-                return Err(format!("village {} names unknown township {}", r[0], r[2]));
+        let township_codes = numbers(col(2, 0), 9, "township")?;
+        for (village, township) in col(3, 0).iter().zip(col(3, 2).iter()) {
+            let (village, township) = (village.unwrap_or(""), township.unwrap_or(""));
+            if !code_number(township, 9).is_some_and(|n| township_codes.contains(&n)) {
+                return Err(format!(
+                    "village {village} names unknown township {township}"
+                ));
             }
         }
-        let village_codes = numbers(&villages, 12, "village")?;
+        let village_codes = numbers(col(3, 0), 12, "village")?;
         let city_bits = CodeBits::of(city_codes.iter());
         let county_bits = CodeBits::of(county_city.keys());
         Ok(Divisions {
-            city_bits,
-            county_bits,
-            cities,
-            counties,
-            townships,
-            villages,
+            levels,
             city_codes,
             county_city,
             township_codes,
             village_codes,
+            city_bits,
+            county_bits,
         })
+    }
+
+    /// The index of a division table among the levels.
+    fn level(def: &Table) -> usize {
+        tables::DIVISION_TABLES
+            .iter()
+            .position(|t| t.name == def.name)
+            .expect("a division table")
+    }
+
+    /// How many divisions one level (a table of [`tables::DIVISION_TABLES`]) holds.
+    pub fn count(&self, def: &Table) -> usize {
+        self.levels[Self::level(def)].num_rows()
+    }
+
+    /// The codes of one level, in the order of its rows.
+    pub fn codes(&self, def: &Table) -> impl Iterator<Item = &str> + '_ {
+        self.levels[Self::level(def)]
+            .column(0)
+            .as_string::<i32>()
+            .iter()
+            .map(|c| c.unwrap_or(""))
+    }
+
+    /// The rows of one level, each as its table's columns in order (a copy: for the generator
+    /// and for tests, not for checks).
+    pub fn rows(&self, def: &Table) -> Vec<Vec<String>> {
+        let batch = &self.levels[Self::level(def)];
+        let columns: Vec<&StringArray> = batch
+            .columns()
+            .iter()
+            .map(|c| c.as_string::<i32>())
+            .collect();
+        (0..batch.num_rows())
+            .map(|r| columns.iter().map(|c| c.value(r).to_string()).collect())
+            .collect()
+    }
+
+    /// Every county with its city.
+    pub fn county_cities(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.county_city
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub fn is_city(&self, code: &str) -> bool {
@@ -286,23 +360,17 @@ impl Divisions {
 
     /// The rows of one level as a record batch of its table.
     pub fn batch(&self, def: &Table) -> RecordBatch {
-        let rows = match def.name {
-            "cities" => &self.cities,
-            "counties" => &self.counties,
-            "townships" => &self.townships,
-            _ => &self.villages,
-        };
-        let columns: Vec<ArrayRef> = (0..def.columns.len())
-            .map(|c| {
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[c]))) as ArrayRef
-            })
-            .collect();
-        RecordBatch::try_new(def.schema(), columns).expect("division rows match their table")
+        self.levels[Self::level(def)].clone()
     }
 }
 
+/// One level's columns (all text, in its table's order) as a batch of its table.
+fn level_batch(def: &Table, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(def.schema(), columns).expect("division columns match their table")
+}
+
 /// Parses one division CSV: the header must hold the table's columns (any order, extra ignored).
-fn parse(def: &Table, text: &str, path: &Path) -> Result<Vec<Vec<String>>> {
+fn parse(def: &Table, text: &str, path: &Path) -> Result<RecordBatch> {
     let err = |message: String| Error::Divisions {
         path: path.to_path_buf(),
         message,
@@ -320,32 +388,36 @@ fn parse(def: &Table, text: &str, path: &Path) -> Result<Vec<Vec<String>>> {
                 .ok_or_else(|| err(format!("missing column {}", c.name)))
         })
         .collect::<Result<_>>()?;
-    let mut rows = Vec::new();
+    let want = match def.name {
+        "cities" | "counties" => 6,
+        "townships" => 9,
+        _ => 12,
+    };
+    let mut columns: Vec<StringBuilder> = idx.iter().map(|_| StringBuilder::new()).collect();
     let mut seen = CodeSet::default();
-    for (n, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| err(e.to_string()))?;
-        let row: Vec<String> = idx
-            .iter()
-            .map(|&i| rec.get(i).unwrap_or("").trim().to_string())
-            .collect();
-        let want = match def.name {
-            "cities" | "counties" => 6,
-            "townships" => 9,
-            _ => 12,
-        };
-        let Some(number) = code_number(&row[0], want) else {
+    let mut rec = csv::StringRecord::new();
+    let mut n = 0;
+    while rdr.read_record(&mut rec).map_err(|e| err(e.to_string()))? {
+        n += 1;
+        let field = |i: usize| rec.get(idx[i]).unwrap_or("").trim();
+        let code = field(0);
+        let Some(number) = code_number(code, want) else {
             return Err(err(format!(
-                "record {}: code {:?} is not {want} digits",
-                n + 1,
-                row[0]
+                "record {n}: code {code:?} is not {want} digits"
             )));
         };
         if !seen.insert(number) {
-            return Err(err(format!("record {}: code {} twice", n + 1, row[0])));
+            return Err(err(format!("record {n}: code {code} twice")));
         }
-        rows.push(row);
+        for (i, column) in columns.iter_mut().enumerate() {
+            column.append_value(field(i));
+        }
     }
-    Ok(rows)
+    let columns = columns
+        .iter_mut()
+        .map(|c| Arc::new(c.finish()) as ArrayRef)
+        .collect();
+    Ok(level_batch(def, columns))
 }
 
 #[cfg(test)]
@@ -355,10 +427,14 @@ mod tests {
     #[test]
     fn builtin_holds_the_real_divisions() {
         let d = Divisions::builtin();
-        assert_eq!(d.cities.len(), 18);
-        assert_eq!(d.counties.len(), 181);
-        assert_eq!(d.townships.len(), 2586);
-        assert_eq!(d.villages.len(), 52378);
+        assert_eq!(d.count(&tables::CITIES), 18);
+        assert_eq!(d.count(&tables::COUNTIES), 181);
+        assert_eq!(d.count(&tables::TOWNSHIPS), 2586);
+        assert_eq!(d.count(&tables::VILLAGES), 52378);
+        assert_eq!(
+            d.rows(&tables::COUNTIES)[0],
+            ["410102", "中原区", "410100", "district"]
+        );
         assert!(d.is_county("410122"), "中牟县");
         assert_eq!(d.city_of("410122"), Some("410100"));
         assert!(d.is_city("419000"), "济源 as the divisions write it");
@@ -367,8 +443,7 @@ mod tests {
         assert!(!d.is_division("41010200"));
         // The bits and the sets agree on every code of every level, and on a few that are
         // none of them.
-        let all = [&d.cities, &d.counties, &d.townships, &d.villages];
-        for code in all.iter().flat_map(|l| l.iter().map(|r| r[0].as_str())) {
+        for code in tables::DIVISION_TABLES.iter().flat_map(|t| d.codes(t)) {
             assert_eq!(d.is_city(code), d.city_codes.contains(code), "{code}");
             assert_eq!(
                 d.is_county(code),
@@ -393,14 +468,14 @@ mod tests {
     #[test]
     fn township_and_village_codes_are_found_as_written_and_only_so() {
         let d = Divisions::builtin();
-        for r in &d.townships {
-            assert!(d.is_township(&r[0]) && !d.is_village(&r[0]), "{}", r[0]);
+        for code in d.codes(&tables::TOWNSHIPS) {
+            assert!(d.is_township(code) && !d.is_village(code), "{code}");
         }
-        for r in &d.villages {
-            assert!(d.is_village(&r[0]) && !d.is_township(&r[0]), "{}", r[0]);
+        for code in d.codes(&tables::VILLAGES) {
+            assert!(d.is_village(code) && !d.is_township(code), "{code}");
         }
-        let village = d.villages[0][0].clone();
-        let township = d.townships[0][0].clone();
+        let village = d.codes(&tables::VILLAGES).next().unwrap().to_string();
+        let township = d.codes(&tables::TOWNSHIPS).next().unwrap().to_string();
         for code in [
             format!("0{township}"),
             township[1..].to_string(),
@@ -420,19 +495,35 @@ mod tests {
     #[test]
     fn a_code_that_is_not_its_levels_digits_is_refused() {
         let d = Divisions::builtin();
-        let mut townships = d.townships.clone();
-        townships[0][0] = format!("{}x", &townships[0][0][..8]);
-        let refused = Divisions::from_rows(
-            d.cities.clone(),
-            d.counties.clone(),
-            townships,
-            d.villages.clone(),
+        let level = |t| d.rows(t);
+        let (cities, counties) = (level(&tables::CITIES), level(&tables::COUNTIES));
+        let (townships, villages) = (level(&tables::TOWNSHIPS), level(&tables::VILLAGES));
+        let accepted = Divisions::from_rows(
+            cities.clone(),
+            counties.clone(),
+            townships.clone(),
+            villages.clone(),
+        )
+        .unwrap();
+        assert_eq!(accepted.count(&tables::VILLAGES), 52378);
+        assert_eq!(
+            accepted.batch(&tables::TOWNSHIPS),
+            d.batch(&tables::TOWNSHIPS)
         );
+        let mut bad = townships.clone();
+        bad[0][0] = format!("{}x", &bad[0][0][..8]);
+        let refused = Divisions::from_rows(cities.clone(), counties.clone(), bad, villages.clone());
         assert!(refused.unwrap_err().contains("is not 9 digits"));
-        let mut villages = d.villages.clone();
-        villages[0][0].push('0');
+        let mut bad = villages.clone();
+        bad[0][0].push('0');
         let refused =
-            Divisions::from_rows(d.cities.clone(), d.counties.clone(), d.townships, villages);
+            Divisions::from_rows(cities.clone(), counties.clone(), townships.clone(), bad);
         assert!(refused.unwrap_err().contains("is not 12 digits"));
+        let mut bad = villages;
+        bad[0][2] = "410102999".into();
+        let refused = Divisions::from_rows(cities, counties, townships, bad);
+        assert!(refused
+            .unwrap_err()
+            .contains("names unknown township 410102999"));
     }
 }

@@ -43,6 +43,10 @@ pub enum Error {
     #[error("writing table {table}: {message}")]
     Background { table: String, message: String },
 
+    /// Opening a table on a task of its own panicked or was cancelled.
+    #[error("opening table {table}: {message}")]
+    Opening { table: String, message: String },
+
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,
