@@ -13,7 +13,7 @@ use calamine::{Data, Reader as _, Xlsx};
 use plsw_schemas::tables::Table;
 
 use crate::error::{Error, Result};
-use crate::source::{Encoding, Gb18030Reader};
+use crate::source::{Encoding, Gb18030Text};
 
 /// One record of a file: its position (1-based CSV data record, or XLSX sheet row) and its
 /// fields as text, in the file's own column order.
@@ -75,8 +75,12 @@ impl<'a> From<Vec<&'a str>> for Fields {
 /// skipped), reading in 1 MiB blocks.
 struct CsvSplitter {
     core: csv_core::Reader,
-    input: Box<dyn Read + Send>,
+    input: Input,
+    /// The block read: bytes, whose text each record checks as UTF-8 when it is split ...
     buf: Vec<u8>,
+    /// ... or text decoded from GB18030 (UTF-8 by construction), the block when `decoded`.
+    text: String,
+    decoded: bool,
     /// A record's field text and field ends as csv-core writes them (kept at full length: what
     /// it wrote is copied out).
     out: Vec<u8>,
@@ -88,12 +92,37 @@ struct CsvSplitter {
     eof: bool,
 }
 
+/// Where a splitter's blocks come from.
+enum Input {
+    Bytes(Box<dyn Read + Send>),
+    Gb18030(Box<Gb18030Text<Box<dyn Read + Send>>>),
+}
+
+/// The size of a splitter's block.
+const BLOCK: usize = 1 << 20;
+
 impl CsvSplitter {
+    /// A splitter of UTF-8 bytes.
     fn new(input: Box<dyn Read + Send>) -> CsvSplitter {
+        Self::with(Input::Bytes(input), vec![0; BLOCK], String::new())
+    }
+
+    /// A splitter of GB18030 text, decoded into blocks of `block` bytes.
+    fn gb18030(input: Gb18030Text<Box<dyn Read + Send>>, block: usize) -> CsvSplitter {
+        Self::with(
+            Input::Gb18030(Box::new(input)),
+            Vec::new(),
+            String::with_capacity(block),
+        )
+    }
+
+    fn with(input: Input, buf: Vec<u8>, text: String) -> CsvSplitter {
         CsvSplitter {
             core: csv_core::Reader::new(),
+            decoded: matches!(input, Input::Gb18030(_)),
             input,
-            buf: vec![0; 1 << 20],
+            buf,
+            text,
             out: vec![0; 1024],
             ends: vec![0; 32],
             records: 0,
@@ -101,6 +130,26 @@ impl CsvSplitter {
             len: 0,
             eof: false,
         }
+    }
+
+    /// Reads the next block.
+    fn fill(&mut self) -> std::result::Result<(), String> {
+        self.pos = 0;
+        self.len = match &mut self.input {
+            Input::Bytes(input) => loop {
+                match input.read(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.to_string()),
+                }
+            },
+            Input::Gb18030(input) => {
+                input.fill(&mut self.text).map_err(|e| e.to_string())?;
+                self.text.len()
+            }
+        };
+        self.eof = self.len == 0;
+        Ok(())
     }
 
     /// The next record into `fields`; false at the end of the text. An I/O error, or text that
@@ -112,19 +161,16 @@ impl CsvSplitter {
         let (mut n_out, mut n_ends) = (0, 0);
         let more = loop {
             if self.pos == self.len && !self.eof {
-                self.pos = 0;
-                self.len = loop {
-                    match self.input.read(&mut self.buf) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e.to_string()),
-                    }
-                };
-                self.eof = self.len == 0;
+                self.fill()?;
             }
+            let block = if self.decoded {
+                self.text.as_bytes()
+            } else {
+                &self.buf
+            };
             // Empty input tells csv-core the text ended.
             let (res, read, wrote, ended) = self.core.read_record(
-                &self.buf[self.pos..self.len],
+                &block[self.pos..self.len],
                 &mut self.out[n_out..],
                 &mut self.ends[n_ends..],
             );
@@ -172,7 +218,12 @@ impl CsvSplitter {
     /// csv-core: one with a quote, one that runs past the block, and the last record of a text
     /// that does not end in a line break.
     fn read_plain(&mut self, fields: &mut Fields) -> Option<std::result::Result<bool, String>> {
-        let block = &self.buf[self.pos..self.len];
+        let block = if self.decoded {
+            self.text.as_bytes()
+        } else {
+            &self.buf
+        };
+        let block = &block[self.pos..self.len];
         // Line breaks before a record are blank lines, which csv-core skips too.
         let start = block.iter().position(|b| *b != b'\n' && *b != b'\r')?;
         let rest = &block[start..];
@@ -182,7 +233,12 @@ impl CsvSplitter {
             return None;
         }
         let line = &rest[..end];
-        let text = match std::str::from_utf8(line) {
+        // Decoded text is sliced as it is: its ends are at line breaks, one byte each.
+        let decoded = match self.decoded {
+            true => self.text.get(self.pos + start..self.pos + start + end),
+            false => None,
+        };
+        let text = match decoded.map_or_else(|| std::str::from_utf8(line), Ok) {
             Ok(text) => text,
             Err(e) => {
                 let field = memchr::memchr_iter(b',', &line[..e.valid_up_to()]).count() + 1;
@@ -574,11 +630,11 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>
         let mut bom = [0u8; 3];
         file.read_exact(&mut bom).map_err(|e| Error::io(path, e))?;
     }
-    let reader: Box<dyn Read + Send> = match encoding {
-        Encoding::Gb18030 => Box::new(Gb18030Reader::new(file)),
-        _ => Box::new(file),
+    let file: Box<dyn Read + Send> = Box::new(file);
+    let mut csv = match encoding {
+        Encoding::Gb18030 => CsvSplitter::gb18030(Gb18030Text::new(file), BLOCK),
+        _ => CsvSplitter::new(file),
     };
-    let mut csv = CsvSplitter::new(reader);
     let mut first = Fields::default();
     let read_err = |message: String| Error::Read {
         path: path.to_path_buf(),
@@ -815,16 +871,29 @@ mod tests {
     }
 
     /// The records and the end of a text, which must be the same read whole and read in
-    /// pieces of 1, 2, 3, 5 and 8 bytes.
+    /// pieces of 1, 2, 3, 5 and 8 bytes; and for UTF-8 text, the same again encoded in GB18030
+    /// and decoded in reads of a few bytes into blocks of a few bytes.
     fn split(text: &[u8]) -> (Vec<Vec<String>>, std::result::Result<(), String>) {
         let mut out = Vec::new();
+        let mut splitters = Vec::new();
         for step in [0, 1, 2, 3, 5, 8] {
             let input: Box<dyn Read + Send> = if step > 0 {
                 Box::new(Trickle(std::io::Cursor::new(text.to_vec()), step))
             } else {
                 Box::new(std::io::Cursor::new(text.to_vec()))
             };
-            let mut csv = CsvSplitter::new(input);
+            splitters.push(CsvSplitter::new(input));
+        }
+        if let Ok(utf8) = std::str::from_utf8(text) {
+            let (gb, _, unmappable) = encoding_rs::GB18030.encode(utf8);
+            assert!(!unmappable);
+            for (input, block) in [(1, 4), (2, 5), (3, 8), (8, 16), (4096, BLOCK)] {
+                let file: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(gb.to_vec()));
+                let decoder = Gb18030Text::with_input_size(file, input);
+                splitters.push(CsvSplitter::gb18030(decoder, block));
+            }
+        }
+        for mut csv in splitters {
             let mut fields = Fields::default();
             let mut records = Vec::new();
             let end = loop {

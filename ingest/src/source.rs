@@ -381,78 +381,80 @@ impl Utf8Check {
     }
 }
 
-/// Decodes GB18030 to UTF-8 as a stream, failing (never replacing) on a malformed sequence, so
-/// that a file in neither encoding is rejected instead of loaded with corrupted text.
-pub struct Gb18030Reader<R> {
+/// Decodes GB18030 to UTF-8 as a stream of text blocks, failing (never replacing) on a malformed
+/// sequence, so that a file in neither encoding is rejected instead of loaded with corrupted
+/// text. The decoder writes into a `String`: text that is UTF-8 by construction, which nothing
+/// need check again.
+pub struct Gb18030Text<R> {
     inner: R,
     decoder: encoding_rs::Decoder,
     input: Vec<u8>,
-    input_len: usize,
-    output: Vec<u8>,
-    out_pos: usize,
-    out_len: usize,
+    in_pos: usize,
+    in_len: usize,
     eof: bool,
+    /// The decoder was told the input ended (it must not be called again).
+    done: bool,
+    /// Bytes of the file decoded so far, for the error's position.
     offset: u64,
 }
 
-impl<R: Read> Gb18030Reader<R> {
+impl<R: Read> Gb18030Text<R> {
     pub fn new(inner: R) -> Self {
-        Gb18030Reader {
+        Self::with_input_size(inner, 256 * 1024)
+    }
+
+    /// With reads of `size` bytes from `inner` (small ones in tests, so that characters
+    /// straddle them).
+    pub fn with_input_size(inner: R, size: usize) -> Self {
+        Gb18030Text {
             inner,
             decoder: encoding_rs::GB18030.new_decoder_without_bom_handling(),
-            input: vec![0; 64 * 1024],
-            input_len: 0,
-            output: vec![0; 64 * 1024 * 3 + 16],
-            out_pos: 0,
-            out_len: 0,
+            input: vec![0; size.max(1)],
+            in_pos: 0,
+            in_len: 0,
             eof: false,
+            done: false,
             offset: 0,
         }
     }
 
-    fn fill(&mut self) -> std::io::Result<()> {
-        while self.out_pos == self.out_len && !(self.eof && self.input_len == 0) {
-            if !self.eof && self.input_len < self.input.len() {
-                let n = self.inner.read(&mut self.input[self.input_len..])?;
-                if n == 0 {
-                    self.eof = true;
-                }
-                self.input_len += n;
+    /// Replaces `text` with the next block of decoded text, as much as its capacity holds
+    /// (whole characters; at least one unless the input ended). Empty at the end.
+    pub fn fill(&mut self, text: &mut String) -> std::io::Result<()> {
+        text.clear();
+        // Room for one character of any length.
+        text.reserve(4);
+        while !self.done {
+            if self.in_pos == self.in_len && !self.eof {
+                self.in_pos = 0;
+                self.in_len = loop {
+                    match self.inner.read(&mut self.input) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                self.eof = self.in_len == 0;
             }
-            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
-                &self.input[..self.input_len],
-                &mut self.output,
+            let (result, read) = self.decoder.decode_to_string_without_replacement(
+                &self.input[self.in_pos..self.in_len],
+                text,
                 self.eof,
             );
-            if let encoding_rs::DecoderResult::Malformed(_, _) = result {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "not valid UTF-8 nor GB18030 near byte {}",
-                        self.offset + read as u64
-                    ),
-                ));
-            }
+            self.in_pos += read;
             self.offset += read as u64;
-            self.input.copy_within(read..self.input_len, 0);
-            self.input_len -= read;
-            self.out_pos = 0;
-            self.out_len = written;
-            if self.eof && read == 0 && written == 0 {
-                self.input_len = 0;
+            match result {
+                encoding_rs::DecoderResult::Malformed(_, _) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not valid UTF-8 nor GB18030 near byte {}", self.offset),
+                    ))
+                }
+                encoding_rs::DecoderResult::OutputFull => return Ok(()),
+                encoding_rs::DecoderResult::InputEmpty => self.done = self.eof,
             }
         }
         Ok(())
-    }
-}
-
-impl<R: Read> Read for Gb18030Reader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.fill()?;
-        let n = (self.out_len - self.out_pos).min(buf.len());
-        buf[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
-        self.out_pos += n;
-        Ok(n)
     }
 }
 
@@ -511,24 +513,48 @@ mod tests {
         );
     }
 
+    /// The whole text of a GB18030 input read in `input`-byte reads into blocks of `block`
+    /// bytes' capacity (up to the first empty block, which must be the end).
+    fn decode_all(bytes: &[u8], input: usize, block: usize) -> std::io::Result<String> {
+        let mut d = Gb18030Text::with_input_size(bytes, input);
+        let (mut all, mut text) = (String::new(), String::with_capacity(block));
+        loop {
+            d.fill(&mut text)?;
+            if text.is_empty() {
+                // The end stays the end.
+                d.fill(&mut text)?;
+                assert!(text.is_empty());
+                return Ok(all);
+            }
+            all.push_str(&text);
+        }
+    }
+
     #[test]
     fn gb18030_round_trips_chinese() {
-        let text = "通话编号,来电区县代码\nA1,中牟县\n".repeat(5000);
+        let unit = "通话编号,来电区县代码\nA1,中牟县,𠀀\n";
+        let text = unit.repeat(5000);
         let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
-        let mut out = String::new();
-        Gb18030Reader::new(&bytes[..])
-            .read_to_string(&mut out)
-            .unwrap();
-        assert_eq!(out, text);
+        assert_eq!(decode_all(&bytes, 256 * 1024, 1 << 20).unwrap(), text);
+        // Characters of 1, 2 and 4 bytes cut by the reads, and blocks that hold a few only.
+        let text = unit.repeat(40);
+        let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+        for (input, block) in [(1, 4), (3, 5), (7, 13), (4096, 64)] {
+            assert_eq!(
+                decode_all(&bytes, input, block).unwrap(),
+                text,
+                "{input} {block}"
+            );
+        }
     }
 
     #[test]
     fn malformed_gb18030_is_an_error() {
-        let bytes = b"abc,\x81\x20def\n";
-        let mut out = String::new();
-        assert!(Gb18030Reader::new(&bytes[..])
-            .read_to_string(&mut out)
-            .is_err());
+        let err = decode_all(b"abc,\x81\x20def\n", 256, 64).unwrap_err();
+        // The fifth byte, 0x81, starts no character with the space after it.
+        assert!(err.to_string().contains("near byte 5"), "{err}");
+        // A sequence cut short by the end of the file.
+        assert!(decode_all(b"abc,\x81", 256, 64).is_err());
     }
 
     #[test]
