@@ -69,38 +69,19 @@ impl Warehouse {
         };
         // Each table's log is listed and read on its own task: one after another, the waits
         // on the store added up to most of a short command's start.
-        let mut opening = tokio::task::JoinSet::new();
-        let mut ids = HashMap::new();
-        for (i, t) in tables::ALL.iter().copied().enumerate() {
-            let wh = wh.clone();
-            let task = opening.spawn(async move { wh.table(t).await.map(drop) });
-            ids.insert(task.id(), i);
-        }
-        let mut failed: Option<(usize, Error)> = None;
-        while let Some(done) = opening.join_next_with_id().await {
-            let (i, result) = match done {
-                Ok((id, result)) => (ids[&id], result),
-                Err(e) => {
-                    let i = ids[&e.id()];
-                    let table = tables::ALL[i].name.to_string();
-                    (
-                        i,
-                        Err(Error::Opening {
-                            table,
-                            message: e.to_string(),
-                        }),
-                    )
-                }
-            };
-            if let Err(e) = result {
-                // The first table of the contract that failed, whichever finished first.
-                if failed.as_ref().is_none_or(|(j, _)| i < *j) {
-                    failed = Some((i, e));
-                }
-            }
-        }
-        if let Some((_, e)) = failed {
-            return Err(e);
+        let opening: Vec<_> = tables::ALL
+            .iter()
+            .map(|&t| {
+                let wh = wh.clone();
+                tokio::spawn(async move { wh.table(t).await.map(drop) })
+            })
+            .collect();
+        // The first table of the contract that fails is the error, whichever finished first.
+        for (t, task) in tables::ALL.iter().zip(opening) {
+            task.await.map_err(|e| Error::Opening {
+                table: t.name.to_string(),
+                message: e.to_string(),
+            })??;
         }
         tracing::debug!(tables = tables::ALL.len(), "warehouse opened");
         Ok(wh)
