@@ -78,9 +78,8 @@ struct CsvSplitter {
     input: Input,
     /// The block read: bytes, whose text each record checks as UTF-8 when it is split ...
     buf: Vec<u8>,
-    /// ... or text decoded from GB18030 (UTF-8 by construction), the block when `decoded`.
+    /// ... or text decoded from GB18030 (UTF-8 by construction), the block of a GB18030 input.
     text: String,
-    decoded: bool,
     /// A record's field text and field ends as csv-core writes them (kept at full length: what
     /// it wrote is copied out).
     out: Vec<u8>,
@@ -119,7 +118,6 @@ impl CsvSplitter {
     fn with(input: Input, buf: Vec<u8>, text: String) -> CsvSplitter {
         CsvSplitter {
             core: csv_core::Reader::new(),
-            decoded: matches!(input, Input::Gb18030(_)),
             input,
             buf,
             text,
@@ -130,6 +128,11 @@ impl CsvSplitter {
             len: 0,
             eof: false,
         }
+    }
+
+    /// Whether the block is decoded text (`text`) rather than bytes (`buf`).
+    fn decoded(&self) -> bool {
+        matches!(self.input, Input::Gb18030(_))
     }
 
     /// Reads the next block.
@@ -163,7 +166,7 @@ impl CsvSplitter {
             if self.pos == self.len && !self.eof {
                 self.fill()?;
             }
-            let block = if self.decoded {
+            let block = if self.decoded() {
                 self.text.as_bytes()
             } else {
                 &self.buf
@@ -218,7 +221,7 @@ impl CsvSplitter {
     /// csv-core: one with a quote, one that runs past the block, and the last record of a text
     /// that does not end in a line break.
     fn read_plain(&mut self, fields: &mut Fields) -> Option<std::result::Result<bool, String>> {
-        let block = if self.decoded {
+        let block = if self.decoded() {
             self.text.as_bytes()
         } else {
             &self.buf
@@ -234,7 +237,7 @@ impl CsvSplitter {
         }
         let line = &rest[..end];
         // Decoded text is sliced as it is: its ends are at line breaks, one byte each.
-        let decoded = match self.decoded {
+        let decoded = match self.decoded() {
             true => self.text.get(self.pos + start..self.pos + start + end),
             false => None,
         };

@@ -243,8 +243,9 @@ impl Divisions {
         Self::from_levels(levels)
     }
 
-    /// Divisions from the four levels' batches, checked: every code has its level's digits,
-    /// and every parent exists.
+    /// Divisions from the four levels' batches, checked: every code appears once, township and
+    /// village codes have their level's digits (a file's codes of every level are checked for
+    /// them as it is parsed), and every parent exists.
     fn from_levels(levels: Vec<RecordBatch>) -> std::result::Result<Divisions, String> {
         let levels: [RecordBatch; 4] = levels
             .try_into()
