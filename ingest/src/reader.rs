@@ -13,7 +13,7 @@ use calamine::{Data, Reader as _, Xlsx};
 use plsw_schemas::tables::Table;
 
 use crate::error::{Error, Result};
-use crate::source::{Encoding, Gb18030Text};
+use crate::source::{read_some, Encoding, Gb18030Text};
 
 /// One record of a file: its position (1-based CSV data record, or XLSX sheet row) and its
 /// fields as text, in the file's own column order.
@@ -75,26 +75,60 @@ impl<'a> From<Vec<&'a str>> for Fields {
 /// skipped), reading in 1 MiB blocks.
 struct CsvSplitter {
     core: csv_core::Reader,
-    input: Input,
-    /// The block read: bytes, whose text each record checks as UTF-8 when it is split ...
-    buf: Vec<u8>,
-    /// ... or text decoded from GB18030 (UTF-8 by construction), the block of a GB18030 input.
-    text: String,
+    source: Source,
     /// A record's field text and field ends as csv-core writes them (kept at full length: what
     /// it wrote is copied out).
     out: Vec<u8>,
     ends: Vec<usize>,
     /// Records split so far, the header first.
     records: i64,
+    /// The part of the block not split yet.
     pos: usize,
     len: usize,
     eof: bool,
 }
 
-/// Where a splitter's blocks come from.
-enum Input {
-    Bytes(Box<dyn Read + Send>),
-    Gb18030(Box<Gb18030Text<Box<dyn Read + Send>>>),
+/// Where a splitter's blocks come from, and the block read.
+enum Source {
+    /// Bytes as read: each record's text is checked as UTF-8 when it is split.
+    Bytes {
+        input: Box<dyn Read + Send>,
+        buf: Vec<u8>,
+    },
+    /// Text decoded from GB18030 into the block: UTF-8 by construction, checked by no one again.
+    Gb18030 {
+        input: Box<Gb18030Text<Box<dyn Read + Send>>>,
+        text: String,
+    },
+}
+
+impl Source {
+    fn block(&self) -> &[u8] {
+        match self {
+            Source::Bytes { buf, .. } => buf,
+            Source::Gb18030 { text, .. } => text.as_bytes(),
+        }
+    }
+
+    /// The text of `range` of the block when the block is decoded text (`None` for bytes, or a
+    /// range that cuts a character).
+    fn decoded(&self, range: std::ops::Range<usize>) -> Option<&str> {
+        match self {
+            Source::Bytes { .. } => None,
+            Source::Gb18030 { text, .. } => text.get(range),
+        }
+    }
+
+    /// Reads the next block; its length, 0 at the end.
+    fn fill(&mut self) -> std::result::Result<usize, String> {
+        match self {
+            Source::Bytes { input, buf } => read_some(input, buf).map_err(|e| e.to_string()),
+            Source::Gb18030 { input, text } => {
+                input.fill(text).map_err(|e| e.to_string())?;
+                Ok(text.len())
+            }
+        }
+    }
 }
 
 /// The size of a splitter's block.
@@ -103,24 +137,24 @@ const BLOCK: usize = 1 << 20;
 impl CsvSplitter {
     /// A splitter of UTF-8 bytes.
     fn new(input: Box<dyn Read + Send>) -> CsvSplitter {
-        Self::with(Input::Bytes(input), vec![0; BLOCK], String::new())
+        Self::with(Source::Bytes {
+            input,
+            buf: vec![0; BLOCK],
+        })
     }
 
     /// A splitter of GB18030 text, decoded into blocks of `block` bytes.
     fn gb18030(input: Gb18030Text<Box<dyn Read + Send>>, block: usize) -> CsvSplitter {
-        Self::with(
-            Input::Gb18030(Box::new(input)),
-            Vec::new(),
-            String::with_capacity(block),
-        )
+        Self::with(Source::Gb18030 {
+            input: Box::new(input),
+            text: String::with_capacity(block),
+        })
     }
 
-    fn with(input: Input, buf: Vec<u8>, text: String) -> CsvSplitter {
+    fn with(source: Source) -> CsvSplitter {
         CsvSplitter {
             core: csv_core::Reader::new(),
-            input,
-            buf,
-            text,
+            source,
             out: vec![0; 1024],
             ends: vec![0; 32],
             records: 0,
@@ -130,29 +164,13 @@ impl CsvSplitter {
         }
     }
 
-    /// Whether the block is decoded text (`text`) rather than bytes (`buf`).
-    fn decoded(&self) -> bool {
-        matches!(self.input, Input::Gb18030(_))
-    }
-
-    /// Reads the next block.
-    fn fill(&mut self) -> std::result::Result<(), String> {
-        self.pos = 0;
-        self.len = match &mut self.input {
-            Input::Bytes(input) => loop {
-                match input.read(&mut self.buf) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e.to_string()),
-                }
-            },
-            Input::Gb18030(input) => {
-                input.fill(&mut self.text).map_err(|e| e.to_string())?;
-                self.text.len()
-            }
-        };
-        self.eof = self.len == 0;
-        Ok(())
+    /// The error for text that is not UTF-8 in field `field` (1-based) of the current record.
+    fn not_utf8(&self, field: usize) -> String {
+        // The header is record 0.
+        match self.records {
+            0 => format!("invalid UTF-8 in field {field} of the header"),
+            n => format!("invalid UTF-8 in field {field} of record {n}"),
+        }
     }
 
     /// The next record into `fields`; false at the end of the text. An I/O error, or text that
@@ -164,16 +182,13 @@ impl CsvSplitter {
         let (mut n_out, mut n_ends) = (0, 0);
         let more = loop {
             if self.pos == self.len && !self.eof {
-                self.fill()?;
+                self.pos = 0;
+                self.len = self.source.fill()?;
+                self.eof = self.len == 0;
             }
-            let block = if self.decoded() {
-                self.text.as_bytes()
-            } else {
-                &self.buf
-            };
             // Empty input tells csv-core the text ended.
             let (res, read, wrote, ended) = self.core.read_record(
-                &block[self.pos..self.len],
+                &self.source.block()[self.pos..self.len],
                 &mut self.out[n_out..],
                 &mut self.ends[n_ends..],
             );
@@ -192,14 +207,8 @@ impl CsvSplitter {
         };
         fields.clear();
         let ends = &self.ends[..n_ends];
-        let bad = |at: usize| {
-            let field = ends.iter().take_while(|end| **end <= at).count() + 1;
-            // The header is record 0.
-            Err(match self.records {
-                0 => format!("invalid UTF-8 in field {field} of the header"),
-                n => format!("invalid UTF-8 in field {field} of record {n}"),
-            })
-        };
+        let bad =
+            |at: usize| Err(self.not_utf8(ends.iter().take_while(|end| **end <= at).count() + 1));
         let text = match std::str::from_utf8(&self.out[..n_out]) {
             Ok(text) => text,
             Err(e) => return bad(e.valid_up_to()),
@@ -221,12 +230,7 @@ impl CsvSplitter {
     /// csv-core: one with a quote, one that runs past the block, and the last record of a text
     /// that does not end in a line break.
     fn read_plain(&mut self, fields: &mut Fields) -> Option<std::result::Result<bool, String>> {
-        let block = if self.decoded() {
-            self.text.as_bytes()
-        } else {
-            &self.buf
-        };
-        let block = &block[self.pos..self.len];
+        let block = &self.source.block()[self.pos..self.len];
         // Line breaks before a record are blank lines, which csv-core skips too.
         let start = block.iter().position(|b| *b != b'\n' && *b != b'\r')?;
         let rest = &block[start..];
@@ -237,18 +241,14 @@ impl CsvSplitter {
         }
         let line = &rest[..end];
         // Decoded text is sliced as it is: its ends are at line breaks, one byte each.
-        let decoded = match self.decoded() {
-            true => self.text.get(self.pos + start..self.pos + start + end),
-            false => None,
-        };
+        let decoded = self
+            .source
+            .decoded(self.pos + start..self.pos + start + end);
         let text = match decoded.map_or_else(|| std::str::from_utf8(line), Ok) {
             Ok(text) => text,
             Err(e) => {
                 let field = memchr::memchr_iter(b',', &line[..e.valid_up_to()]).count() + 1;
-                return Some(Err(match self.records {
-                    0 => format!("invalid UTF-8 in field {field} of the header"),
-                    n => format!("invalid UTF-8 in field {field} of record {n}"),
-                }));
+                return Some(Err(self.not_utf8(field)));
             }
         };
         // A comma is one byte of its own in UTF-8: every field ends on a character boundary.

@@ -269,7 +269,7 @@ pub fn fingerprint(path: &Path, forced: Option<Encoding>) -> Result<Fingerprint>
     let mut head: Vec<u8> = Vec::new();
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        let n = read_some(&mut file, &mut buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
@@ -381,6 +381,16 @@ impl Utf8Check {
     }
 }
 
+/// One `read` of `input` into `buf`, tried again when a signal interrupted it.
+pub(crate) fn read_some(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match input.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            done => return done,
+        }
+    }
+}
+
 /// Decodes GB18030 to UTF-8 as a stream of text blocks, failing (never replacing) on a malformed
 /// sequence, so that a file in neither encoding is rejected instead of loaded with corrupted
 /// text. The decoder writes into a `String`: text that is UTF-8 by construction, which nothing
@@ -427,13 +437,7 @@ impl<R: Read> Gb18030Text<R> {
         while !self.done {
             if self.in_pos == self.in_len && !self.eof {
                 self.in_pos = 0;
-                self.in_len = loop {
-                    match self.inner.read(&mut self.input) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(e),
-                    }
-                };
+                self.in_len = read_some(&mut self.inner, &mut self.input)?;
                 self.eof = self.in_len == 0;
             }
             let (result, read) = self.decoder.decode_to_string_without_replacement(

@@ -149,7 +149,7 @@ impl Divisions {
         if Self::never_loaded(wh).await? {
             return Ok(Self::builtin());
         }
-        Self::from_context(&wh.context_of(tables::DIVISION_TABLES).await?, wh).await
+        Self::read(&wh.context_of(tables::DIVISION_TABLES).await?, wh).await
     }
 
     /// Whether no divisions were ever loaded into the warehouse: each division table is at the
@@ -172,6 +172,11 @@ impl Divisions {
         if Self::never_loaded(wh).await? {
             return Ok(Self::builtin());
         }
+        Self::read(ctx, wh).await
+    }
+
+    /// The divisions of the tables in `ctx`, or the built-in ones when the tables are empty.
+    async fn read(ctx: &datafusion::prelude::SessionContext, wh: &Warehouse) -> Result<Divisions> {
         let mut levels = Vec::new();
         for def in tables::DIVISION_TABLES {
             let cols: Vec<&str> = def.columns.iter().map(|c| c.name).collect();
@@ -181,24 +186,19 @@ impl Divisions {
                 .collect()
                 .await?;
             // Each column as plain UTF-8 (a scan may give views), in one batch per level.
-            let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); def.columns.len()];
-            for b in &batches {
-                for (c, a) in b.columns().iter().enumerate() {
-                    columns[c].push(Arc::new(crate::store::utf8(a)?) as ArrayRef);
-                }
+            let mut columns = Vec::with_capacity(def.columns.len());
+            for c in 0..def.columns.len() {
+                let parts = batches
+                    .iter()
+                    .map(|b| crate::store::utf8(b.column(c)))
+                    .collect::<Result<Vec<_>>>()?;
+                let parts: Vec<&dyn Array> = parts.iter().map(|a| a as &dyn Array).collect();
+                columns.push(match parts.is_empty() {
+                    true => datafusion::arrow::array::new_empty_array(&DataType::Utf8),
+                    false => concat(&parts)
+                        .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?,
+                });
             }
-            let columns = columns
-                .iter()
-                .map(|parts| {
-                    let parts: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
-                    match parts.as_slice() {
-                        [] => Ok(datafusion::arrow::array::new_empty_array(&DataType::Utf8)),
-                        [one] => Ok(Arc::new(one.as_string::<i32>().clone()) as ArrayRef),
-                        _ => concat(&parts),
-                    }
-                })
-                .collect::<std::result::Result<Vec<ArrayRef>, _>>()
-                .map_err(|e| Error::from(datafusion::error::DataFusionError::from(e)))?;
             levels.push(level_batch(def, columns));
         }
         if levels.iter().all(|l| l.num_rows() == 0) {
