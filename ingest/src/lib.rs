@@ -15,6 +15,7 @@ pub mod pull;
 mod reader;
 pub mod source;
 pub mod work_orders;
+mod xlsx;
 
 pub use error::{Error, Result};
 pub use feeds::Feed;

@@ -9,11 +9,11 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use calamine::{Data, Reader as _, Xlsx};
 use plsw_schemas::tables::Table;
 
 use crate::error::{Error, Result};
 use crate::source::{read_some, Encoding, Gb18030Text};
+use crate::xlsx::{self, Workbook};
 
 /// One record of a file: its position (1-based CSV data record, or XLSX sheet row) and its
 /// fields as text, in the file's own column order.
@@ -684,26 +684,23 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
     // there): what it allocates is freed where it was allocated, and the thread serves the next
     // file with the same memory. Errors come back as the header's.
     let mut feed = spawn_reader(move |sink: &mut Sink| {
-        let mut book: Xlsx<_> = match Xlsx::new(file) {
+        let mut book = match Workbook::open(file) {
             Ok(b) => b,
-            Err(e) => return sink.fail(e.to_string()),
+            Err(e) => return sink.fail(e),
         };
-        let Some(sheet) = book.sheet_names().first().cloned() else {
-            return sink.fail("the workbook has no sheet".into());
-        };
-        let mut cells = match book.worksheet_cells_reader(&sheet) {
+        let mut cells = match book.first_sheet() {
             Ok(c) => c,
-            Err(e) => return sink.fail(e.to_string()),
+            Err(e) => return sink.fail(e),
         };
         // Cells come row by row, left to right; a row ends where the next one starts.
         let mut row: Option<u32> = None;
+        let mut text = String::new();
         loop {
-            let cell = match cells.next_cell() {
+            let (r, c, cell) = match cells.next_cell(&mut text) {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) => return sink.fail(e.to_string()),
+                Err(e) => return sink.fail(e),
             };
-            let (r, c) = cell.get_position();
             if row != Some(r) {
                 if row.is_some() && !sink.push() {
                     return;
@@ -713,9 +710,10 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
                 rec.fields.clear();
                 rec.position = i64::from(r) + 1;
             }
-            let rec = sink.slot();
-            let text = cell_text(&Data::from(cell.get_value().clone()));
-            set_field(&mut rec.fields, c as usize, &text);
+            if cell == xlsx::Cell::Error {
+                text.insert_str(0, CELL_ERROR);
+            }
+            set_field(&mut sink.slot().fields, c as usize, &text);
         }
         if row.is_some() {
             sink.push();
@@ -753,35 +751,8 @@ fn set_field(fields: &mut Fields, at: usize, text: &str) {
 /// Marks a cell that held a spreadsheet error, so the record is quarantined (`bad_cell`).
 const CELL_ERROR: &str = "\u{0}#CELL_ERROR ";
 
-/// A cell as the text a CSV export would hold: date cells as `YYYY-MM-DD` (midnight) or
-/// `YYYY-MM-DD HH:MM:SS`, whole floats without a fraction.
-fn cell_text(cell: &Data) -> String {
-    match cell {
-        Data::Empty => String::new(),
-        Data::String(s) => s.clone(),
-        Data::Int(i) => i.to_string(),
-        Data::Float(f) => {
-            if f.fract() == 0.0 && f.abs() < 1e15 {
-                format!("{}", *f as i64)
-            } else {
-                f.to_string()
-            }
-        }
-        Data::Bool(b) => b.to_string(),
-        Data::DateTime(dt) => match dt.as_datetime() {
-            Some(d) if d.time() == chrono::NaiveTime::MIN => d.format("%Y-%m-%d").to_string(),
-            Some(d) => d.format("%Y-%m-%d %H:%M:%S").to_string(),
-            None => format!("#DATE?{}", dt.as_f64()),
-        },
-        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-        Data::Error(e) => format!("{CELL_ERROR}{e:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use calamine::CellErrorType;
-
     use super::*;
 
     #[tokio::test]
@@ -1053,15 +1024,5 @@ mod tests {
         assert_eq!(rec, Fields::from(vec!["A", "b", "c"]));
         set_field(&mut rec, 4, "e");
         assert_eq!(rec, Fields::from(vec!["A", "b", "c", "", "e"]));
-    }
-
-    #[test]
-    fn cells_read_as_a_csv_export_would_hold_them() {
-        assert_eq!(cell_text(&Data::Float(4.0)), "4");
-        assert_eq!(cell_text(&Data::Float(1234.5)), "1234.5");
-        assert_eq!(cell_text(&Data::Int(7)), "7");
-        assert_eq!(cell_text(&Data::Empty), "");
-        assert_eq!(cell_text(&Data::String("豫0621".into())), "豫0621");
-        assert!(cell_text(&Data::Error(CellErrorType::Div0)).starts_with(CELL_ERROR));
     }
 }
