@@ -9,7 +9,9 @@
 //! copied below), the 1900 and 1904 date systems, rich text without its phonetic runs. Where it
 //! is not, this follows ECMA-376: a `<si/>` with no text is an empty string (calamine skipped it,
 //! which moved every later index by one), `_xHHHH_` escapes are decoded, an error cell keeps its
-//! text (`#DIV/0!`), and a shared-string index out of range is an error (calamine panicked).
+//! text (`#DIV/0!`), a shared-string index out of range is an error (calamine panicked), and a
+//! cell marked as a number that is not one is kept as text, for the feed's rules to judge
+//! (calamine failed the file).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
