@@ -293,3 +293,34 @@ fn a_generated_workbook_reads_as_calamine_reads_it() {
     assert_eq!(ours.len(), 300 * 5 + 225);
     assert_eq!(ours, expected);
 }
+
+/// An error cell reaches the checks as a marked value, which quarantines its row as `bad_cell`
+/// with the error's own text in the message.
+#[test]
+fn an_error_cell_is_told_by_the_records_with_its_text() {
+    use crate::reader::{RawRecord, Records};
+    use crate::source::Encoding;
+    let sheet = r#"<worksheet><sheetData>
+<row r="1"><c r="A1" t="inlineStr"><is><t>案件编号</t></is></c><c r="B1" t="inlineStr"><is><t>挽回金额</t></is></c></row>
+<row r="2"><c r="A2" t="inlineStr"><is><t>豫0105公000001</t></is></c><c r="B2" t="e"><f>1/0</f><v>#DIV/0!</v></c></row>
+<row r="3"><c r="A3" t="inlineStr"><is><t>豫0105公000002</t></is></c><c r="B3"><v>12.5</v></c></row>
+</sheetData></worksheet>"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("errors.xlsx");
+    std::fs::write(&path, book("", sheet)).unwrap();
+    let mut records = Records::open(&path, Encoding::Xlsx, &plsw_schemas::tables::CASES, &|_| {
+        false
+    })
+    .unwrap();
+    let mut rec = RawRecord::default();
+    assert!(records.next_into(&mut rec, &path).unwrap());
+    assert_eq!(rec.position, 2);
+    assert_eq!(
+        records.cell_error(&rec).as_deref(),
+        Some("column 挽回金额: the cell holds the error #DIV/0!")
+    );
+    assert!(records.next_into(&mut rec, &path).unwrap());
+    assert_eq!(records.cell_error(&rec), None);
+    assert_eq!(rec.fields.get(1), Some("12.5"));
+    assert!(!records.next_into(&mut rec, &path).unwrap());
+}
