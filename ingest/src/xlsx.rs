@@ -380,6 +380,30 @@ fn xml_error<B>(part: &str, xml: &quick_xml::Reader<B>, e: quick_xml::Error) -> 
     format!("{part}: bad XML near byte {}: {e}", xml.error_position())
 }
 
+fn ends_inside(part: &str, name: &[u8]) -> String {
+    format!("{part} ends inside <{}>", String::from_utf8_lossy(name))
+}
+
+/// Reads a part to its end, handing each event to `f` (which may read on from the reader: a
+/// string item, say).
+fn each_event<R: Read + Seek>(
+    xml: &mut Xml<'_, R>,
+    part: &str,
+    mut f: impl FnMut(&mut Xml<'_, R>, Event<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let event = xml
+            .read_event_into(&mut buf)
+            .map_err(|e| xml_error(part, xml, e))?;
+        if let Event::Eof = event {
+            return Ok(());
+        }
+        f(xml, event)?;
+    }
+}
+
 /// The value of attribute `key` as written (numbers and references need no unescaping).
 fn attribute<'a>(e: &'a BytesStart<'_>, key: &[u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
     e.attributes()
@@ -446,12 +470,7 @@ fn read_text<R: Read + Seek>(
                 out.push_str(&c);
             }
             Ok(Event::End(e)) if e.local_name().as_ref() == name => return Ok(()),
-            Ok(Event::Eof) => {
-                return Err(format!(
-                    "{part} ends inside <{}>",
-                    String::from_utf8_lossy(name)
-                ))
-            }
+            Ok(Event::Eof) => return Err(ends_inside(part, name)),
             Ok(_) => {}
             Err(e) => return Err(xml_error(part, xml, e)),
         }
@@ -474,12 +493,7 @@ fn skip<R: Read + Seek>(
                 0 => return Ok(()),
                 _ => depth -= 1,
             },
-            Ok(Event::Eof) => {
-                return Err(format!(
-                    "{part} ends inside <{}>",
-                    String::from_utf8_lossy(name)
-                ))
-            }
+            Ok(Event::Eof) => return Err(ends_inside(part, name)),
             Ok(_) => {}
             Err(e) => return Err(xml_error(part, xml, e)),
         }
@@ -512,12 +526,7 @@ fn read_string<R: Read + Seek>(
                 read_text(xml, part, b"t", buf, out)?;
             }
             Event::End(e) if e.local_name().as_ref() == name => break,
-            Event::Eof => {
-                return Err(format!(
-                    "{part} ends inside <{}>",
-                    String::from_utf8_lossy(name)
-                ))
-            }
+            Event::Eof => return Err(ends_inside(part, name)),
             _ => {}
         }
     }
@@ -580,23 +589,20 @@ fn read_relationships<R: Read + Seek>(
         return Err(format!("the workbook has no {PART}"));
     };
     let mut out = HashMap::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"Relationship" => {
+    each_event(&mut xml, PART, |xml, event| {
+        if let Event::Start(e) = event {
+            if e.local_name().as_ref() == b"Relationship" {
                 if let (Some(id), Some(target)) = (
-                    attribute_text(&xml, &e, b"Id"),
-                    attribute_text(&xml, &e, b"Target"),
+                    attribute_text(xml, &e, b"Id"),
+                    attribute_text(xml, &e, b"Target"),
                 ) {
                     out.insert(id, target);
                 }
             }
-            Ok(Event::Eof) => return Ok(out),
-            Ok(_) => {}
-            Err(e) => return Err(xml_error(PART, &xml, e)),
         }
-    }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The first sheet's part and whether dates count from 1904.
@@ -610,19 +616,20 @@ fn read_workbook<R: Read + Seek>(
     };
     let mut sheet = None;
     let mut is_1904 = false;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"workbookPr" => {
+    each_event(&mut xml, PART, |xml, event| {
+        let Event::Start(e) = event else {
+            return Ok(());
+        };
+        match e.local_name().as_ref() {
+            b"workbookPr" => {
                 is_1904 = matches!(
-                    attribute_text(&xml, &e, b"date1904").as_deref(),
+                    attribute_text(xml, &e, b"date1904").as_deref(),
                     Some("1" | "true")
                 );
             }
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"sheet" && sheet.is_none() => {
+            b"sheet" if sheet.is_none() => {
                 // `r:id`, in the relationships' namespace whatever its prefix.
-                let id = attribute_text(&xml, &e, b"id")
+                let id = attribute_text(xml, &e, b"id")
                     .ok_or_else(|| format!("{PART}: a sheet without its relationship"))?;
                 let target = relationships
                     .get(&id)
@@ -633,11 +640,10 @@ fn read_workbook<R: Read + Seek>(
                     None => format!("xl/{target}"),
                 });
             }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(xml_error(PART, &xml, e)),
+            _ => {}
         }
-    }
+        Ok(())
+    })?;
     match sheet {
         Some(s) => Ok((s, is_1904)),
         None => Err("the workbook has no sheet".into()),
@@ -653,15 +659,13 @@ fn read_styles<R: Read + Seek>(zip: &mut ZipArchive<R>) -> Result<Vec<bool>, Str
     let mut custom: HashMap<String, bool> = HashMap::new();
     let mut dates = Vec::new();
     let mut in_cell_xfs = false;
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) => match e.local_name().as_ref() {
+    each_event(&mut xml, PART, |xml, event| {
+        match event {
+            Event::Start(e) => match e.local_name().as_ref() {
                 b"numFmt" => {
                     if let (Some(id), Some(code)) = (
-                        attribute_text(&xml, &e, b"numFmtId"),
-                        attribute_text(&xml, &e, b"formatCode"),
+                        attribute_text(xml, &e, b"numFmtId"),
+                        attribute_text(xml, &e, b"formatCode"),
                     ) {
                         if !code.is_empty() {
                             custom.insert(id, is_date_format(&code));
@@ -670,7 +674,7 @@ fn read_styles<R: Read + Seek>(zip: &mut ZipArchive<R>) -> Result<Vec<bool>, Str
                 }
                 b"cellXfs" => in_cell_xfs = true,
                 b"xf" if in_cell_xfs => {
-                    let date = match attribute_text(&xml, &e, b"numFmtId") {
+                    let date = match attribute_text(xml, &e, b"numFmtId") {
                         Some(id) => match custom.get(&id) {
                             Some(&d) => d,
                             None => matches!(id.parse::<u16>(), Ok(14..=22 | 45..=47)),
@@ -681,12 +685,12 @@ fn read_styles<R: Read + Seek>(zip: &mut ZipArchive<R>) -> Result<Vec<bool>, Str
                 }
                 _ => {}
             },
-            Ok(Event::End(e)) if e.local_name().as_ref() == b"cellXfs" => in_cell_xfs = false,
-            Ok(Event::Eof) => return Ok(dates),
-            Ok(_) => {}
-            Err(e) => return Err(xml_error(PART, &xml, e)),
+            Event::End(e) if e.local_name().as_ref() == b"cellXfs" => in_cell_xfs = false,
+            _ => {}
         }
-    }
+        Ok(())
+    })?;
+    Ok(dates)
 }
 
 /// Whether a custom number format shows a date, a time or a duration: a date or time letter
@@ -732,26 +736,26 @@ fn read_shared_strings<R: Read + Seek>(zip: &mut ZipArchive<R>) -> Result<Shared
     let Some(mut xml) = part_reader(zip, PART)? else {
         return Ok(out);
     };
-    let mut buf = Vec::new();
     let mut inner = Vec::new();
-    loop {
-        buf.clear();
-        match xml.read_event_into(&mut buf) {
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"sst" => {
+    each_event(&mut xml, PART, |xml, event| {
+        let Event::Start(e) = event else {
+            return Ok(());
+        };
+        match e.local_name().as_ref() {
+            b"sst" => {
                 // As many ends as it says it has (within reason: it is only a hint).
                 if let Some(n) = attribute(&e, b"uniqueCount").and_then(|n| ascii_number(&n)) {
                     out.ends.reserve_exact(n.min(1 << 24));
                 }
             }
-            Ok(Event::Start(e)) if e.local_name().as_ref() == b"si" => {
-                read_string(&mut xml, PART, b"si", &mut inner, &mut out.text)?;
+            b"si" => {
+                read_string(xml, PART, b"si", &mut inner, &mut out.text)?;
                 out.push_end()?;
             }
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(xml_error(PART, &xml, e)),
+            _ => {}
         }
-    }
+        Ok(())
+    })?;
     out.text.shrink_to_fit();
     Ok(out)
 }
