@@ -14,6 +14,7 @@
 mod catalog;
 mod divisions;
 mod error;
+mod files;
 mod states;
 mod store;
 

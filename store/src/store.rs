@@ -16,12 +16,12 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, StructType, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, TableProperty};
 use plsw_schemas::tables::{self, Kind, Table};
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::files::FileWriter;
 
 /// Table properties every table gets: logs and removed files are kept for ten years, so a
 /// published assessment can time-travel to the versions it read.
@@ -29,13 +29,16 @@ const RETENTION: &str = "interval 3650 days";
 
 /// Rows per Parquet row group: the writer holds one row group in memory before it flushes, so
 /// this (not the file's size) bounds the memory of a load.
-const ROW_GROUP_ROWS: usize = 128 * 1024;
+pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Target size of the Parquet files a load writes; a file rolls over past it, so memory stays
-/// bounded whatever the size of the input. The Delta writer holds a file's bytes until it rolls
+/// bounded whatever the size of the input. The writer holds a file's bytes until it rolls
 /// over: at 128 MiB, a load of ten province-years peaked 32% above one of a single year; at
 /// 16 MiB, 19% (`docs/benchmarks.md`).
 const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// The columns holding one value in every row of a load: its lineage (and a snapshot's date).
+const LOAD_CONSTANTS: &[&str] = &["as_of", "feed", "load_id", "loaded_from", "loaded_at"];
 
 /// A warehouse location: a local directory or an object-store URL.
 ///
@@ -260,7 +263,12 @@ impl Warehouse {
         if done.is_some() {
             return Ok(None);
         }
-        Ok(Some(self.table_writer(def, table, Some(load_id))?))
+        // Every row a load writes carries the load's lineage: those columns are written as a
+        // dictionary of one value and a run of zeros per row group (`files.rs`).
+        Ok(Some(
+            self.table_writer(def, table, Some(load_id))?
+                .with_constant_columns(LOAD_CONSTANTS)?,
+        ))
     }
 
     fn table_writer(
@@ -269,25 +277,26 @@ impl Warehouse {
         table: DeltaTable,
         app_id: Option<&str>,
     ) -> Result<TableWriter> {
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-        // Columns with a value per row (ids, record positions, instants) get no dictionary:
-        // building one costs a hash per value, only to be given up once it grows too large.
-        for (name, encoding) in unique_columns(def) {
-            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
-            if let Some(encoding) = encoding {
-                props = props.set_column_encoding(ColumnPath::from(name), encoding);
-            }
-        }
-        let props = props.build();
-        let writer = RecordBatchWriter::for_table(&table)
-            .map_err(Error::delta(def.name))?
-            .with_writer_properties(props)
-            .with_target_file_size(TARGET_FILE_SIZE);
+        let props = writer_properties(def);
+        let snapshot = table.snapshot().map_err(Error::delta(def.name))?;
+        let configuration: HashMap<String, Option<String>> = snapshot
+            .metadata()
+            .configuration()
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        let files = FileWriter::new(
+            def.name,
+            def.schema(),
+            props,
+            table.object_store(),
+            &configuration,
+            ROW_GROUP_ROWS,
+            TARGET_FILE_SIZE as usize,
+        )?;
         Ok(TableWriter {
             def,
-            writer,
+            files,
             app_id: app_id.map(str::to_string),
         })
     }
@@ -506,7 +515,7 @@ fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
 /// Streams record batches of one load into one table and commits them at once.
 pub struct TableWriter {
     def: &'static Table,
-    writer: RecordBatchWriter,
+    files: FileWriter,
     /// The load's application transaction, written with the commit.
     app_id: Option<String>,
 }
@@ -526,17 +535,28 @@ impl TableWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.writer
-            .write(batch)
-            .await
-            .map_err(Error::delta(self.def.name))
+        self.files.write(&batch).await
+    }
+
+    /// Declares columns that hold one value for the whole write (a load's lineage): they are
+    /// written as a dictionary of one value and a run of zeros per row group, with no work per
+    /// row. Every batch's first and last rows are checked against the first batch's value (the
+    /// load builds those columns as one value repeated); a column whose first value is null
+    /// is written as any other.
+    pub fn with_constant_columns(mut self, names: &[&str]) -> Result<Self> {
+        let names: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| self.def.schema().field_with_name(n).is_ok())
+            .collect();
+        self.files.constant_columns(&names)?;
+        Ok(self)
     }
 
     /// Finishes the Parquet files written so far and returns them, staged: written but not yet
     /// in the table's log. [`Warehouse::commit_staged`] commits them.
-    pub async fn finish(mut self) -> Result<Staged> {
-        let name = self.def.name;
-        let adds = self.writer.flush().await.map_err(Error::delta(name))?;
+    pub async fn finish(self) -> Result<Staged> {
+        let adds = self.files.finish().await?;
         Ok(Staged {
             table: self.def,
             app_id: self.app_id,
@@ -819,6 +839,23 @@ impl LoadRecord {
             loaded_at: ts("loaded_at"),
         }
     }
+}
+
+/// How the warehouse writes a table's Parquet files: Snappy, row groups of
+/// [`ROW_GROUP_ROWS`], and no dictionary for the columns with a value per row.
+pub(crate) fn writer_properties(def: &Table) -> WriterProperties {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    // Columns with a value per row (ids, record positions, instants) get no dictionary:
+    // building one costs a hash per value, only to be given up once it grows too large.
+    for (name, encoding) in unique_columns(def) {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        if let Some(encoding) = encoding {
+            props = props.set_column_encoding(ColumnPath::from(name), encoding);
+        }
+    }
+    props.build()
 }
 
 /// The columns of a table with (nearly) a value per row: the last key column when it is an id,

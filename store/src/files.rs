@@ -1,0 +1,724 @@
+//! The Parquet files of a table write, written by the warehouse itself rather than by
+//! deltalake's writer, so that a column holding one value for the whole write (a load's
+//! `load_id`, `loaded_from`, `loaded_at`, `feed`, `as_of`) costs nothing per row: each of its
+//! column chunks is written by hand as a dictionary page of the one value and a data page of
+//! one run of zeros, with the value as its minimum and maximum, instead of being interned,
+//! compared for its statistics and encoded row by row. Every other column goes through
+//! parquet's own Arrow column writers, with the same properties as before. Each file is
+//! stored with one `put` once it is complete.
+//!
+//! The files' Delta statistics (`Add.stats`) are computed from the Parquet footer as
+//! deltalake computes them (its `create_add` is crate-private); a test holds the two to the
+//! same JSON and the same rows for every table of the warehouse.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Timelike;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit as ArrowTimeUnit};
+use datafusion::common::ScalarValue;
+use datafusion::parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{
+    Compression, Encoding, EncodingMask, LogicalType, PageType, TimeUnit, Type as PhysicalType,
+};
+use datafusion::parquet::column::page::{CompressedPage, Page, PageWriter};
+use datafusion::parquet::column::writer::ColumnCloseResult;
+use datafusion::parquet::data_type::ByteArray;
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::{
+    ColumnChunkMetaData, OffsetIndexBuilder, PageEncodingStats, ParquetMetaData,
+};
+use datafusion::parquet::file::properties::{WriterProperties, WriterPropertiesPtr};
+use datafusion::parquet::file::statistics::{Statistics, ValueStatistics};
+use datafusion::parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use datafusion::parquet::schema::types::ColumnDescPtr;
+use deltalake::kernel::Add;
+use deltalake::ObjectStore;
+use object_store::ObjectStoreExt;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Columns with statistics in the Delta log when the table does not say otherwise (deltalake's
+/// `DEFAULT_NUM_INDEX_COLS`, the Delta protocol's default).
+const DEFAULT_INDEXED_COLUMNS: usize = 32;
+
+/// Writes record batches of one schema into Parquet files under a table's root, rolling over to
+/// a new file past `target_size` bytes, and returns the files as Delta `Add` actions.
+pub(crate) struct FileWriter {
+    table: &'static str,
+    schema: SchemaRef,
+    props: WriterPropertiesPtr,
+    store: Arc<dyn ObjectStore>,
+    row_group_rows: usize,
+    target_size: usize,
+    /// Top-level columns with statistics in the Delta log.
+    indexed: usize,
+    /// Per column: `Some` once the column is declared constant; its value is taken from the
+    /// first batch.
+    constant: Vec<Option<Option<ScalarValue>>>,
+    /// Encoded chunks of the constant columns, by column and row count.
+    chunks: HashMap<(usize, usize), (Bytes, ColumnCloseResult)>,
+    open: Option<OpenFile>,
+    adds: Vec<Add>,
+    writer_id: uuid::Uuid,
+    part: usize,
+}
+
+struct OpenFile {
+    file: SerializedFileWriter<Vec<u8>>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The row group in progress, one writer per column.
+    columns: Vec<ArrowColumnWriter>,
+    /// The Parquet description of each column.
+    descrs: Vec<ColumnDescPtr>,
+    rows: usize,
+    row_groups: usize,
+}
+
+fn parquet_err(table: &str) -> impl Fn(ParquetError) -> Error + '_ {
+    move |e| Error::Background {
+        table: table.to_string(),
+        message: format!("writing Parquet: {e}"),
+    }
+}
+
+impl FileWriter {
+    pub(crate) fn new(
+        table: &'static str,
+        schema: SchemaRef,
+        props: WriterProperties,
+        store: Arc<dyn ObjectStore>,
+        configuration: &HashMap<String, Option<String>>,
+        row_group_rows: usize,
+        target_size: usize,
+    ) -> Result<FileWriter> {
+        let setting = |key: &str| configuration.get(key).cloned().flatten();
+        if setting("delta.dataSkippingStatsColumns").is_some() {
+            return Err(Error::Schema {
+                table: table.to_string(),
+                message:
+                    "delta.dataSkippingStatsColumns is not supported by the warehouse's writer"
+                        .into(),
+            });
+        }
+        let indexed = match setting("delta.dataSkippingNumIndexedCols") {
+            None => DEFAULT_INDEXED_COLUMNS,
+            Some(v) => match v.parse::<i64>() {
+                Ok(-1) => usize::MAX,
+                Ok(n) if n >= 0 => n as usize,
+                _ => {
+                    return Err(Error::Schema {
+                        table: table.to_string(),
+                        message: format!("delta.dataSkippingNumIndexedCols is {v:?}"),
+                    })
+                }
+            },
+        };
+        for f in schema.fields() {
+            if matches!(f.data_type(), DataType::Struct(_) | DataType::Map(_, _)) {
+                return Err(Error::Schema {
+                    table: table.to_string(),
+                    message: format!(
+                        "column {} is nested; the writer takes flat columns and lists",
+                        f.name()
+                    ),
+                });
+            }
+        }
+        Ok(FileWriter {
+            table,
+            constant: vec![None; schema.fields().len()],
+            schema,
+            props: Arc::new(props),
+            store,
+            row_group_rows,
+            target_size,
+            indexed,
+            chunks: HashMap::new(),
+            open: None,
+            adds: Vec::new(),
+            writer_id: uuid::Uuid::new_v4(),
+            part: 0,
+        })
+    }
+
+    /// Declares columns that hold one value in every row of every batch written: each is
+    /// written by hand, once per row-group length. The value is taken from the first batch, and
+    /// every batch's first and last row are checked against it; a column whose first value is
+    /// null is written as any other.
+    pub(crate) fn constant_columns(&mut self, names: &[&str]) -> Result<()> {
+        for name in names {
+            let i = self.schema.index_of(name).map_err(|_| Error::Schema {
+                table: self.table.to_string(),
+                message: format!("no column {name} to hold constant"),
+            })?;
+            if !matches!(
+                self.schema.field(i).data_type(),
+                DataType::Utf8
+                    | DataType::Date32
+                    | DataType::Int64
+                    | DataType::Timestamp(ArrowTimeUnit::Microsecond, _)
+            ) {
+                return Err(Error::Schema {
+                    table: self.table.to_string(),
+                    message: format!("column {name} cannot be held constant"),
+                });
+            }
+            self.constant[i] = Some(None);
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        self.check(batch)?;
+        let mut offset = 0;
+        while offset < n {
+            let table = self.table;
+            let row_group_rows = self.row_group_rows;
+            self.open_file()?;
+            let FileWriter {
+                open,
+                schema,
+                constant,
+                ..
+            } = self;
+            let open = open.as_mut().expect("opened above");
+            let take = (n - offset).min(row_group_rows - open.rows);
+            let part = batch.slice(offset, take);
+            for (i, (field, writer)) in schema.fields().iter().zip(&mut open.columns).enumerate() {
+                if constant[i].is_some() {
+                    continue;
+                }
+                for leaf in compute_leaves(field, part.column(i)).map_err(parquet_err(table))? {
+                    writer.write(&leaf).map_err(parquet_err(table))?;
+                }
+            }
+            open.rows += take;
+            offset += take;
+            if open.rows >= row_group_rows {
+                self.flush_row_group()?;
+                if self
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| o.file.bytes_written() >= self.target_size)
+                {
+                    self.close_file().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the last file and returns every file written, as `Add` actions.
+    pub(crate) async fn finish(mut self) -> Result<Vec<Add>> {
+        self.close_file().await?;
+        Ok(self.adds)
+    }
+
+    /// The batch has the writer's columns, and its constant columns the writer's values.
+    fn check(&mut self, batch: &RecordBatch) -> Result<()> {
+        let fields = batch.schema_ref().fields();
+        let same = fields.len() == self.schema.fields().len()
+            && fields
+                .iter()
+                .zip(self.schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            return Err(Error::Schema {
+                table: self.table.to_string(),
+                message: format!(
+                    "batch columns {:?}, expected {:?}",
+                    batch.schema(),
+                    self.schema
+                ),
+            });
+        }
+        for (i, c) in self.constant.iter_mut().enumerate() {
+            let Some(value) = c else { continue };
+            let column = batch.column(i);
+            let at = |row: usize| ScalarValue::try_from_array(column, row);
+            let (first, last) = match (at(0), at(column.len() - 1)) {
+                (Ok(f), Ok(l)) => (f, l),
+                (Err(e), _) | (_, Err(e)) => {
+                    return Err(Error::Schema {
+                        table: self.table.to_string(),
+                        message: e.to_string(),
+                    })
+                }
+            };
+            if value.is_none() && first.is_null() {
+                // A null lineage (not one the warehouse writes) is written as any column is.
+                *c = None;
+                continue;
+            }
+            let expected = value.get_or_insert_with(|| first.clone());
+            if &first != expected || &last != expected {
+                return Err(Error::Schema {
+                    table: self.table.to_string(),
+                    message: format!(
+                        "column {} was declared constant ({expected}) but holds {first} and {last}",
+                        self.schema.field(i).name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn open_file(&mut self) -> Result<&mut OpenFile> {
+        if self.open.is_none() {
+            let err = parquet_err(self.table);
+            let writer =
+                ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some((*self.props).clone()))
+                    .map_err(&err)?;
+            let (file, factory) = writer.into_serialized_writer().map_err(&err)?;
+            let columns = factory.create_column_writers(0).map_err(&err)?;
+            if columns.len() != self.schema.fields().len() {
+                return Err(Error::Schema {
+                    table: self.table.to_string(),
+                    message: "a column with more than one Parquet leaf".into(),
+                });
+            }
+            let descrs = file.schema_descr().columns().to_vec();
+            self.open = Some(OpenFile {
+                descrs,
+                file,
+                factory,
+                columns,
+                rows: 0,
+                row_groups: 0,
+            });
+        }
+        Ok(self.open.as_mut().expect("opened above"))
+    }
+
+    fn flush_row_group(&mut self) -> Result<()> {
+        let err = parquet_err(self.table);
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        let rows = open.rows;
+        if rows == 0 {
+            return Ok(());
+        }
+        let next = open
+            .factory
+            .create_column_writers(open.row_groups + 1)
+            .map_err(&err)?;
+        let columns = std::mem::replace(&mut open.columns, next);
+        let mut group = open.file.next_row_group().map_err(&err)?;
+        for (i, writer) in columns.into_iter().enumerate() {
+            match &self.constant[i] {
+                Some(value) => {
+                    let key = (i, rows);
+                    if !self.chunks.contains_key(&key) {
+                        let descr = open.descrs[i].clone();
+                        let value = value.as_ref().ok_or_else(|| Error::Schema {
+                            table: self.table.to_string(),
+                            message: "a constant column with no value".into(),
+                        })?;
+                        let chunk = constant_chunk(descr, value, rows).map_err(&err)?;
+                        self.chunks.insert(key, chunk);
+                    }
+                    let (bytes, close) = &self.chunks[&key];
+                    group.append_column(bytes, close.clone()).map_err(&err)?;
+                }
+                None => writer
+                    .close()
+                    .and_then(|chunk| chunk.append_to_row_group(&mut group))
+                    .map_err(&err)?,
+            }
+        }
+        group.close().map_err(&err)?;
+        open.rows = 0;
+        open.row_groups += 1;
+        Ok(())
+    }
+
+    async fn close_file(&mut self) -> Result<()> {
+        self.flush_row_group()?;
+        let Some(mut open) = self.open.take() else {
+            return Ok(());
+        };
+        if open.row_groups == 0 {
+            return Ok(());
+        }
+        let metadata = open.file.finish().map_err(parquet_err(self.table))?;
+        let bytes = std::mem::take(open.file.inner_mut());
+        let size = bytes.len() as i64;
+        let path = format!(
+            "part-{:05}-{}-c000.snappy.parquet",
+            self.part, self.writer_id
+        );
+        self.part += 1;
+        self.store
+            .put(&deltalake::Path::from(path.as_str()), bytes.into())
+            .await
+            .map_err(|e| Error::Background {
+                table: self.table.to_string(),
+                message: format!("storing {path}: {e}"),
+            })?;
+        let stats = stats(&metadata, self.indexed).map_err(|message| Error::Background {
+            table: self.table.to_string(),
+            message,
+        })?;
+        self.adds.push(Add {
+            path,
+            partition_values: HashMap::new(),
+            size,
+            modification_time: chrono::Utc::now().timestamp_millis(),
+            data_change: true,
+            stats: Some(stats.to_string()),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        });
+        Ok(())
+    }
+}
+
+/// A column chunk of `rows` rows that all hold `value`, written page by page: a dictionary page
+/// of the one value and a data page whose indices are one run of zeros, so that it costs the
+/// same whatever the number of rows. Its minimum and maximum are the value; it is not
+/// compressed (a few bytes). The offsets in the result are within the returned buffer, as
+/// `append_column` expects.
+fn constant_chunk(
+    descr: ColumnDescPtr,
+    value: &ScalarValue,
+    rows: usize,
+) -> std::result::Result<(Bytes, ColumnCloseResult), ParquetError> {
+    fn exact<T: Clone>(v: T) -> ValueStatistics<T> {
+        ValueStatistics::new(Some(v.clone()), Some(v), None, Some(0), false)
+            .with_min_is_exact(true)
+            .with_max_is_exact(true)
+    }
+    let unsupported = || {
+        ParquetError::General(format!(
+            "a constant {value:?} for a {} column",
+            descr.physical_type()
+        ))
+    };
+    let (plain, stats) = match (descr.physical_type(), value) {
+        (PhysicalType::BYTE_ARRAY, ScalarValue::Utf8(Some(s))) => {
+            let len = u32::try_from(s.len()).map_err(|_| unsupported())?;
+            let mut plain = len.to_le_bytes().to_vec();
+            plain.extend_from_slice(s.as_bytes());
+            let v = ByteArray::from(Bytes::copy_from_slice(s.as_bytes()));
+            (plain, Statistics::ByteArray(exact(v)))
+        }
+        (PhysicalType::INT32, ScalarValue::Date32(Some(v))) => {
+            (v.to_le_bytes().to_vec(), Statistics::Int32(exact(*v)))
+        }
+        (
+            PhysicalType::INT64,
+            ScalarValue::Int64(Some(v)) | ScalarValue::TimestampMicrosecond(Some(v), _),
+        ) => (v.to_le_bytes().to_vec(), Statistics::Int64(exact(*v))),
+        _ => return Err(unsupported()),
+    };
+    if descr.max_rep_level() > 0 || descr.max_def_level() > 1 {
+        return Err(unsupported());
+    }
+    let count = u32::try_from(rows).map_err(|_| unsupported())?;
+    // The data page (v1): definition levels when the column is optional, each 1, as one RLE
+    // run (a length, the run's header, its value in a byte); then the dictionary indices at a
+    // bit width of 0, as one run of `rows` zeros (the header alone, as parquet's own encoder
+    // writes a one-entry dictionary's indices).
+    let mut run = Vec::new();
+    let mut header = u64::from(count) << 1;
+    loop {
+        let byte = (header & 0x7f) as u8;
+        header >>= 7;
+        if header == 0 {
+            run.push(byte);
+            break;
+        }
+        run.push(byte | 0x80);
+    }
+    let mut data = Vec::new();
+    if descr.max_def_level() == 1 {
+        let levels = run.len() as u32 + 1;
+        data.extend_from_slice(&levels.to_le_bytes());
+        data.extend_from_slice(&run);
+        data.push(1);
+    }
+    data.push(0);
+    data.extend_from_slice(&run);
+
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut pages = SerializedPageWriter::new(&mut sink);
+    let dictionary = pages.write_page(CompressedPage::new(
+        Page::DictionaryPage {
+            num_values: 1,
+            buf: Bytes::from(plain.clone()),
+            encoding: Encoding::PLAIN,
+            is_sorted: false,
+        },
+        plain.len(),
+    ))?;
+    let size = data.len();
+    let page = pages.write_page(CompressedPage::new(
+        Page::DataPage {
+            buf: Bytes::from(data),
+            num_values: count,
+            encoding: Encoding::RLE_DICTIONARY,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        },
+        size,
+    ))?;
+    pages.close()?;
+
+    let mut offsets = OffsetIndexBuilder::new();
+    offsets.append_row_count(i64::from(count));
+    offsets.append_offset_and_size(page.offset as i64, page.compressed_size as i32);
+    if let ScalarValue::Utf8(Some(s)) = value {
+        offsets.append_unencoded_byte_array_data_bytes(Some(s.len() as i64 * rows as i64));
+    }
+    let written = (dictionary.bytes_written + page.bytes_written) as i64;
+    let metadata = ColumnChunkMetaData::builder(descr)
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_encodings_mask(EncodingMask::new_from_encodings(
+            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
+        ))
+        .set_page_encoding_stats(vec![
+            PageEncodingStats {
+                page_type: PageType::DICTIONARY_PAGE,
+                encoding: Encoding::PLAIN,
+                count: 1,
+            },
+            PageEncodingStats {
+                page_type: PageType::DATA_PAGE,
+                encoding: Encoding::RLE_DICTIONARY,
+                count: 1,
+            },
+        ])
+        .set_total_compressed_size(written)
+        .set_total_uncompressed_size(written)
+        .set_num_values(i64::from(count))
+        .set_dictionary_page_offset(Some(dictionary.offset as i64))
+        .set_data_page_offset(page.offset as i64)
+        .set_statistics(stats)
+        .build()?;
+    let bytes = Bytes::from(sink.into_inner()?);
+    Ok((
+        bytes,
+        ColumnCloseResult {
+            bytes_written: written as u64,
+            rows_written: u64::from(count),
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: Some(offsets.build()),
+        },
+    ))
+}
+
+/// The Delta statistics of a written file (`numRecords`, `minValues`, `maxValues`,
+/// `nullCount`), as deltalake 1.1's `stats_from_metadata` writes them for flat columns: a
+/// repeated (list) column has none; strings, dates (`%Y-%m-%d`), UTC timestamps (to the
+/// millisecond, `Z`), decimals (as numbers), integers and booleans have their minimum,
+/// maximum and null count.
+pub(crate) fn stats(meta: &ParquetMetaData, indexed: usize) -> std::result::Result<Value, String> {
+    let schema = meta.file_metadata().schema_descr();
+    let mut mins = Map::new();
+    let mut maxs = Map::new();
+    let mut nulls = Map::new();
+    let mut tops: Vec<&str> = Vec::new();
+    for (idx, descr) in schema.columns().iter().enumerate() {
+        let top = descr.path().parts()[0].as_str();
+        if !tops.contains(&top) {
+            if tops.len() >= indexed {
+                break;
+            }
+            tops.push(top);
+        }
+        if descr.max_rep_level() > 0 {
+            continue;
+        }
+        let logical = descr.logical_type_ref();
+        let mut min: Option<Stat> = None;
+        let mut max: Option<Stat> = None;
+        let mut null_count: u64 = 0;
+        let mut any = false;
+        for group in meta.row_groups() {
+            let Some(s) = group.column(idx).statistics() else {
+                continue;
+            };
+            any = true;
+            null_count += s.null_count_opt().unwrap_or_default();
+            if s.min_bytes_opt().is_none() || s.max_bytes_opt().is_none() {
+                continue;
+            }
+            // As deltalake adds up its row groups' statistics.
+            if let Some(v) = Stat::of(s, logical, true) {
+                min = Some(match min {
+                    Some(m) if m < v => m,
+                    _ => v,
+                });
+            }
+            if let Some(v) = Stat::of(s, logical, false) {
+                max = Some(match max {
+                    Some(m) if m > v => m,
+                    _ => v,
+                });
+            }
+        }
+        if !any {
+            continue;
+        }
+        let name = descr.name().to_string();
+        if let Some(v) = min {
+            mins.insert(name.clone(), v.json());
+        }
+        if let Some(v) = max {
+            maxs.insert(name.clone(), v.json());
+        }
+        nulls.insert(name, Value::from(null_count as i64));
+    }
+    let mut out = Map::new();
+    out.insert(
+        "numRecords".into(),
+        Value::from(meta.file_metadata().num_rows()),
+    );
+    out.insert("minValues".into(), Value::Object(mins));
+    out.insert("maxValues".into(), Value::Object(maxs));
+    out.insert("nullCount".into(), Value::Object(nulls));
+    Ok(Value::Object(out))
+}
+
+/// One statistic, as deltalake's `StatsScalar` orders and writes it.
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+enum Stat {
+    Bool(bool),
+    Int32(i32),
+    Int64(i64),
+    Float32(f32),
+    Float64(f64),
+    Date(chrono::NaiveDate),
+    Timestamp(chrono::NaiveDateTime),
+    TimestampNtz(chrono::NaiveDateTime),
+    Decimal { value: f64, scale: i32 },
+    String(String),
+}
+
+impl Stat {
+    fn of(s: &Statistics, logical: Option<&LogicalType>, min: bool) -> Option<Stat> {
+        fn pick<T: Copy>(min: bool, lo: Option<&T>, hi: Option<&T>) -> Option<T> {
+            if min {
+                lo.copied()
+            } else {
+                hi.copied()
+            }
+        }
+        Some(match (s, logical) {
+            (Statistics::Boolean(v), _) => Stat::Bool(pick(min, v.min_opt(), v.max_opt())?),
+            (Statistics::Int32(v), Some(LogicalType::Date)) => {
+                let d = pick(min, v.min_opt(), v.max_opt())?;
+                Stat::Date(
+                    chrono::NaiveDate::from_ymd_opt(1970, 1, 1)? + chrono::Duration::days(d as i64),
+                )
+            }
+            (Statistics::Int32(v), Some(LogicalType::Decimal(d))) => Stat::Decimal {
+                value: pick(min, v.min_opt(), v.max_opt())? as f64 / 10f64.powi(d.scale),
+                scale: d.scale,
+            },
+            (Statistics::Int32(v), _) => Stat::Int32(pick(min, v.min_opt(), v.max_opt())?),
+            (Statistics::Int64(v), Some(LogicalType::Timestamp(t))) => {
+                let v = pick(min, v.min_opt(), v.max_opt())?;
+                let adjusted = t.is_adjusted_to_u_t_c;
+                let t = match t.unit {
+                    TimeUnit::MILLIS => chrono::DateTime::from_timestamp_millis(v),
+                    TimeUnit::MICROS => chrono::DateTime::from_timestamp_micros(v),
+                    TimeUnit::NANOS => chrono::DateTime::from_timestamp(
+                        v.div_euclid(1_000_000_000),
+                        v.rem_euclid(1_000_000_000) as u32,
+                    ),
+                }?
+                .naive_utc();
+                if adjusted {
+                    Stat::Timestamp(t)
+                } else {
+                    Stat::TimestampNtz(t)
+                }
+            }
+            (Statistics::Int64(v), Some(LogicalType::Decimal(d))) => {
+                let v = pick(min, v.min_opt(), v.max_opt())?;
+                let scale = d.scale;
+                if scale == 0 {
+                    Stat::Int64(v)
+                } else {
+                    Stat::Decimal {
+                        value: v as f64 / 10f64.powi(scale),
+                        scale,
+                    }
+                }
+            }
+            (Statistics::Int64(v), _) => Stat::Int64(pick(min, v.min_opt(), v.max_opt())?),
+            (Statistics::Float(v), _) => Stat::Float32(pick(min, v.min_opt(), v.max_opt())?),
+            (Statistics::Double(v), _) => Stat::Float64(pick(min, v.min_opt(), v.max_opt())?),
+            (Statistics::ByteArray(v), Some(LogicalType::String)) => {
+                let b = if min {
+                    v.min_bytes_opt()
+                } else {
+                    v.max_bytes_opt()
+                }
+                .unwrap_or_default();
+                Stat::String(String::from_utf8(b.to_vec()).ok()?)
+            }
+            // Binary, fixed-length and other statistics: deltalake skips or fails them, and no
+            // table of the warehouse has them.
+            _ => return None,
+        })
+    }
+
+    fn json(self) -> Value {
+        match self {
+            Stat::Bool(v) => Value::Bool(v),
+            Stat::Int32(v) => Value::from(v),
+            Stat::Int64(v) => Value::from(v),
+            Stat::Float32(v) => Value::from(v),
+            Stat::Float64(v) => Value::from(v),
+            Stat::Date(v) => Value::from(v.format("%Y-%m-%d").to_string()),
+            Stat::Timestamp(v) => {
+                let format = if v.nanosecond() == 0 {
+                    "%Y-%m-%dT%H:%M:%SZ"
+                } else {
+                    "%Y-%m-%dT%H:%M:%S%.3fZ"
+                };
+                Value::from(v.format(format).to_string())
+            }
+            Stat::TimestampNtz(v) => {
+                let format = if v.nanosecond() == 0 {
+                    "%Y-%m-%d %H:%M:%S"
+                } else {
+                    "%Y-%m-%d %H:%M:%S%.3f"
+                };
+                Value::from(v.format(format).to_string())
+            }
+            Stat::Decimal { value, scale } => {
+                if scale == 0 {
+                    Value::from(value.round() as i64)
+                } else {
+                    Value::from(value)
+                }
+            }
+            Stat::String(v) => Value::from(v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

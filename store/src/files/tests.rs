@@ -1,0 +1,365 @@
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, ListBuilder,
+    StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use datafusion::parquet::file::metadata::PageIndexPolicy;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use plsw_schemas::tables::{self, Table};
+
+use super::*;
+use crate::store::{writer_properties, Warehouse};
+
+/// The columns that hold one value per load.
+const CONSTANT: &[&str] = &["as_of", "load_id", "loaded_from", "loaded_at", "feed"];
+
+/// `n` rows of `def`'s stored schema starting at row `first`: every type the tables use, nulls
+/// in the nullable columns, text with Chinese, instants below the millisecond, and the
+/// constant columns' one value.
+fn rows(def: &Table, first: usize, n: usize) -> RecordBatch {
+    let schema = def.schema();
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(c, f)| column(f, c, first, n))
+        .collect();
+    RecordBatch::try_new(schema, columns).expect("rows of the schema")
+}
+
+fn column(f: &Field, c: usize, first: usize, n: usize) -> ArrayRef {
+    let constant = CONSTANT.contains(&f.name().as_str());
+    let rows = first..first + n;
+    // Every 7th value of a nullable column is null (none of a constant one).
+    let null = |i: usize| f.is_nullable() && !constant && (i + c) % 7 == 3;
+    let k = |i: usize| {
+        if constant {
+            0
+        } else {
+            (i * 7919 + c * 31) % 997
+        }
+    };
+    match f.data_type() {
+        DataType::Utf8 => {
+            Arc::new(StringArray::from_iter(rows.map(|i| {
+                (!null(i)).then(|| format!("{}值{:04}", f.name(), k(i)))
+            })))
+        }
+        DataType::Int64 => Arc::new(Int64Array::from_iter(
+            rows.map(|i| (!null(i)).then(|| k(i) as i64 - 400)),
+        )),
+        DataType::Float64 => Arc::new(Float64Array::from_iter(
+            rows.map(|i| (!null(i)).then(|| k(i) as f64 * 0.37 - 100.0)),
+        )),
+        DataType::Boolean => Arc::new(BooleanArray::from_iter(
+            rows.map(|i| (!null(i)).then(|| k(i) % 3 == 0)),
+        )),
+        DataType::Date32 => Arc::new(Date32Array::from_iter(
+            rows.map(|i| (!null(i)).then(|| 19_000 + k(i) as i32)),
+        )),
+        DataType::Timestamp(_, tz) => {
+            Arc::new(
+                TimestampMicrosecondArray::from_iter(rows.map(|i| {
+                    (!null(i)).then(|| 1_700_000_000_000_000 + k(i) as i64 * 1_234_567_891)
+                }))
+                .with_timezone_opt(tz.clone()),
+            )
+        }
+        DataType::Decimal128(p, s) => Arc::new(
+            Decimal128Array::from_iter(
+                rows.map(|i| (!null(i)).then(|| k(i) as i128 * 12_345 - 5_000_000)),
+            )
+            .with_precision_and_scale(*p, *s)
+            .expect("decimal"),
+        ),
+        DataType::List(item) => {
+            let mut b = ListBuilder::new(StringBuilder::new()).with_field(item.clone());
+            for i in rows {
+                if null(i) {
+                    b.append(false);
+                } else {
+                    for j in 0..k(i) % 3 {
+                        b.values().append_value(format!("项{j}"));
+                    }
+                    b.append(true);
+                }
+            }
+            Arc::new(b.finish())
+        }
+        other => panic!("no test values for {other}"),
+    }
+}
+
+fn read(dir: &std::path::Path, table: &str, adds: &[Add]) -> Vec<RecordBatch> {
+    adds.iter()
+        .flat_map(|a| {
+            let f = std::fs::File::open(dir.join(table).join(&a.path)).expect("file");
+            // With the page index required, as a query reads it: every chunk has its offsets.
+            let options =
+                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+            ParquetRecordBatchReaderBuilder::try_new_with_options(f, options)
+                .expect("parquet")
+                .build()
+                .expect("reader")
+                .map(|b| b.expect("batch"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn stats_of(a: &Add) -> Value {
+    serde_json::from_str(a.stats.as_deref().expect("stats")).expect("json")
+}
+
+/// Every table, written by our writer and by deltalake's with the same properties, gives the
+/// same rows back and the same Delta statistics; the constant columns, written by hand, read
+/// back as written, with the page index a query reads.
+#[tokio::test]
+async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    for def in tables::ALL {
+        let table = wh.table(def).await.expect("table");
+        // Small row groups, so that files hold several, and a partial one last.
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(1_000))
+            .build();
+        let props = {
+            // The warehouse's properties, with small row groups.
+            let mut b = writer_properties(def).into_builder();
+            b = b.set_max_row_group_row_count(props.max_row_group_row_count());
+            b.build()
+        };
+        let batches: Vec<RecordBatch> = [(0, 700), (700, 1_500), (2_200, 333)]
+            .into_iter()
+            .map(|(first, n)| rows(def, first, n))
+            .collect();
+        let input = concat_batches(&def.schema(), &batches).expect("concat");
+
+        let mut ours = FileWriter::new(
+            def.name,
+            def.schema(),
+            props.clone(),
+            table.object_store(),
+            &HashMap::new(),
+            1_000,
+            usize::MAX,
+        )
+        .expect("writer");
+        let constant: Vec<&str> = CONSTANT
+            .iter()
+            .copied()
+            .filter(|c| def.schema().field_with_name(c).is_ok())
+            .collect();
+        ours.constant_columns(&constant).expect("constant columns");
+        let mut theirs = RecordBatchWriter::for_table(&table)
+            .expect("deltalake writer")
+            .with_writer_properties(props);
+        for b in &batches {
+            ours.write(b).await.expect("write");
+            theirs.write(b.clone()).await.expect("deltalake write");
+        }
+        let ours = ours.finish().await.expect("finish");
+        let theirs = theirs.flush().await.expect("flush");
+        assert_eq!((ours.len(), theirs.len()), (1, 1), "{}", def.name);
+        assert_eq!(
+            stats_of(&ours[0]),
+            stats_of(&theirs[0]),
+            "statistics of {}",
+            def.name
+        );
+        assert_eq!(stats_of(&ours[0])["numRecords"], 2_533, "{}", def.name);
+        for adds in [&ours, &theirs] {
+            let back = read(dir.path(), def.name, adds);
+            let back = concat_batches(&back[0].schema(), &back).expect("concat");
+            assert_eq!(back.columns(), input.columns(), "rows of {}", def.name);
+        }
+        let file =
+            std::fs::File::open(dir.path().join(def.name).join(&ours[0].path)).expect("file");
+        let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .metadata()
+            .clone();
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [1_000, 1_000, 533], "{}", def.name);
+    }
+}
+
+/// A file rolls over once it passes the target size; each file has its own statistics and the
+/// rows add up.
+#[tokio::test]
+async fn rolls_over_to_a_new_file_past_the_target_size() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    let def = &tables::CASES;
+    let table = wh.table(def).await.expect("table");
+    let mut w = FileWriter::new(
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        table.object_store(),
+        &HashMap::new(),
+        500,
+        1,
+    )
+    .expect("writer");
+    w.constant_columns(&["load_id", "loaded_from", "loaded_at"])
+        .expect("constant");
+    w.write(&rows(def, 0, 1_200)).await.expect("write");
+    let adds = w.finish().await.expect("finish");
+    let counts: Vec<i64> = adds
+        .iter()
+        .map(|a| stats_of(a)["numRecords"].as_i64().expect("count"))
+        .collect();
+    assert_eq!(counts, [500, 500, 200]);
+    let paths: std::collections::HashSet<&str> = adds.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(paths.len(), 3);
+    assert_eq!(
+        stats_of(&adds[2])["minValues"]["load_id"],
+        stats_of(&adds[0])["maxValues"]["load_id"]
+    );
+}
+
+/// A column declared constant that is not is refused, not written with the wrong value.
+#[tokio::test]
+async fn refuses_a_constant_column_that_changes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    let def = &tables::CASES;
+    let table = wh.table(def).await.expect("table");
+    let mut w = FileWriter::new(
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        table.object_store(),
+        &HashMap::new(),
+        500,
+        usize::MAX,
+    )
+    .expect("writer");
+    // `case_id` differs from row to row.
+    w.constant_columns(&["case_id"]).expect("a text column");
+    let err = w.write(&rows(def, 0, 10)).await.expect_err("not constant");
+    assert!(err.to_string().contains("declared constant"), "{err}");
+    // Another batch with another value than the first batch's.
+    let mut w = FileWriter::new(
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        table.object_store(),
+        &HashMap::new(),
+        500,
+        usize::MAX,
+    )
+    .expect("writer");
+    w.constant_columns(&["load_id"]).expect("constant");
+    w.write(&rows(def, 0, 10)).await.expect("first batch");
+    let other = rows(def, 10, 10);
+    let mut columns = other.columns().to_vec();
+    let i = def.schema().index_of("load_id").expect("load_id");
+    columns[i] = Arc::new(StringArray::from(vec!["another load"; 10]));
+    let other = RecordBatch::try_new(def.schema(), columns).expect("batch");
+    let err = w.write(&other).await.expect_err("another load id");
+    assert!(err.to_string().contains("declared constant"), "{err}");
+    // Booleans cannot be declared constant.
+    assert!(w.constant_columns(&["migrant_worker"]).is_err());
+}
+
+/// An optional column held constant is written with its definition levels; one whose value is
+/// null is written as any column is; both read back as written, page index and all.
+#[tokio::test]
+async fn writes_optional_and_null_constant_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    let table = wh.table(&tables::CASES).await.expect("table");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("tag", DataType::Utf8, true),
+        Field::new("gone", DataType::Utf8, true),
+        Field::new("day", DataType::Date32, true),
+        Field::new(
+            "at",
+            DataType::Timestamp(ArrowTimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ]));
+    let batch = |first: i64, n: usize| {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(first..first + n as i64)),
+            Arc::new(StringArray::from(vec![Some("河南省郑州市"); n])),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+            Arc::new(Date32Array::from(vec![Some(20_000); n])),
+            Arc::new(
+                TimestampMicrosecondArray::from(vec![1_764_000_000_123_456; n])
+                    .with_timezone("UTC"),
+            ),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    };
+    let mut w = FileWriter::new(
+        "cases",
+        schema.clone(),
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(300))
+            .build(),
+        table.object_store(),
+        &HashMap::new(),
+        300,
+        usize::MAX,
+    )
+    .expect("writer");
+    w.constant_columns(&["tag", "gone", "day", "at"])
+        .expect("constant");
+    let batches = [batch(0, 500), batch(500, 200)];
+    for b in &batches {
+        w.write(b).await.expect("write");
+    }
+    let adds = w.finish().await.expect("finish");
+    assert_eq!(adds.len(), 1);
+    let back = read(dir.path(), "cases", &adds);
+    let back = concat_batches(&schema, &back).expect("concat");
+    let input = concat_batches(&schema, &batches).expect("concat");
+    assert_eq!(back.columns(), input.columns());
+    let stats = stats_of(&adds[0]);
+    assert_eq!(stats["minValues"]["tag"], "河南省郑州市");
+    assert_eq!(stats["maxValues"]["day"], "2024-10-04");
+    assert_eq!(stats["minValues"]["at"], "2025-11-24T16:00:00.123Z");
+    assert_eq!(stats["nullCount"]["gone"], 700);
+    assert_eq!(stats["nullCount"]["tag"], 0);
+
+    // The constant chunks are a dictionary page and one data page each, not compressed.
+    let file = std::fs::File::open(dir.path().join("cases").join(&adds[0].path)).expect("file");
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).expect("parquet");
+    let meta = reader.metadata();
+    let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, [300, 300, 100]);
+    let offsets = meta.offset_index().expect("offset index");
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        for c in [1, 3, 4] {
+            let chunk = group.column(c);
+            assert_eq!(chunk.compression(), Compression::UNCOMPRESSED);
+            assert!(chunk.dictionary_page_offset().is_some());
+            assert_eq!(offsets[g][c].page_locations().len(), 1);
+            assert_eq!(chunk.num_values(), group.num_rows());
+        }
+        assert_ne!(group.column(2).compression(), Compression::UNCOMPRESSED);
+    }
+}
