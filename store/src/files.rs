@@ -16,8 +16,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use chrono::Timelike;
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit as ArrowTimeUnit};
+use datafusion::arrow::datatypes::{Date32Type, Int64Type, TimestampMicrosecondType};
 use datafusion::common::ScalarValue;
 use datafusion::parquet::arrow::arrow_writer::{
     compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory,
@@ -62,6 +63,10 @@ pub(crate) struct FileWriter {
     /// Per column: `Some` once the column is declared constant; its value is taken from the
     /// first batch.
     constant: Vec<Option<Option<ScalarValue>>>,
+    /// Per constant column, the last array found to hold only its value: a batch's column that
+    /// is a slice of it (as a load's batches are, of one array built per load) is not compared
+    /// again.
+    verified: Vec<Option<ArrayRef>>,
     /// Encoded chunks of the constant columns, by column and row count.
     chunks: HashMap<(usize, usize), (Bytes, ColumnCloseResult)>,
     open: Option<OpenFile>,
@@ -107,6 +112,8 @@ impl FileWriter {
                         .into(),
             });
         }
+        // As the Delta protocol reads it: -1 is every column (deltalake 1.1's writer reads
+        // only unsigned numbers and falls back to 32); no table of the warehouse sets it.
         let indexed = match setting("delta.dataSkippingNumIndexedCols") {
             None => DEFAULT_INDEXED_COLUMNS,
             Some(v) => match v.parse::<i64>() {
@@ -134,6 +141,7 @@ impl FileWriter {
         Ok(FileWriter {
             table,
             constant: vec![None; schema.fields().len()],
+            verified: vec![None; schema.fields().len()],
             schema,
             props: Arc::new(props),
             store,
@@ -153,6 +161,12 @@ impl FileWriter {
     /// every batch's first and last row are checked against it; a column whose first value is
     /// null is written as any other.
     pub(crate) fn constant_columns(&mut self, names: &[&str]) -> Result<()> {
+        if self.open.is_some() || !self.adds.is_empty() {
+            return Err(Error::Schema {
+                table: self.table.to_string(),
+                message: "constant columns are declared before the first rows".into(),
+            });
+        }
         for name in names {
             let i = self.schema.index_of(name).map_err(|_| Error::Schema {
                 table: self.table.to_string(),
@@ -246,31 +260,36 @@ impl FileWriter {
         for (i, c) in self.constant.iter_mut().enumerate() {
             let Some(value) = c else { continue };
             let column = batch.column(i);
-            let at = |row: usize| ScalarValue::try_from_array(column, row);
-            let (first, last) = match (at(0), at(column.len() - 1)) {
-                (Ok(f), Ok(l)) => (f, l),
-                (Err(e), _) | (_, Err(e)) => {
-                    return Err(Error::Schema {
-                        table: self.table.to_string(),
-                        message: e.to_string(),
-                    })
+            if value.is_none() {
+                let first = ScalarValue::try_from_array(column, 0).map_err(|e| Error::Schema {
+                    table: self.table.to_string(),
+                    message: e.to_string(),
+                })?;
+                if first.is_null() {
+                    // A null lineage (not one the warehouse writes) is written as any column is.
+                    *c = None;
+                    continue;
                 }
-            };
-            if value.is_none() && first.is_null() {
-                // A null lineage (not one the warehouse writes) is written as any column is.
-                *c = None;
+                *value = Some(first);
+            }
+            let expected = value.as_ref().expect("set above");
+            let verified = &mut self.verified[i];
+            if verified
+                .as_ref()
+                .is_some_and(|seen| slice_of(column.as_ref(), seen.as_ref()))
+            {
                 continue;
             }
-            let expected = value.get_or_insert_with(|| first.clone());
-            if &first != expected || &last != expected {
+            if !holds_only(column.as_ref(), expected) {
                 return Err(Error::Schema {
                     table: self.table.to_string(),
                     message: format!(
-                        "column {} was declared constant ({expected}) but holds {first} and {last}",
+                        "column {} was declared constant ({expected}) but holds other values",
                         self.schema.field(i).name()
                     ),
                 });
             }
+            *verified = Some(column.clone());
         }
         Ok(())
     }
@@ -389,10 +408,85 @@ impl FileWriter {
     }
 }
 
+/// Whether every row of `column` holds `value` (not null): every value is compared, without
+/// hashing (a string column's offsets must step by the value's length, and its bytes repeat
+/// the value).
+fn holds_only(column: &dyn Array, value: &ScalarValue) -> bool {
+    if column.null_count() != 0 {
+        return false;
+    }
+    match value {
+        ScalarValue::Utf8(Some(v)) => {
+            let Some(a) = column.as_string_opt::<i32>() else {
+                return false;
+            };
+            let v = v.as_bytes();
+            let offsets = a.value_offsets();
+            let base = offsets[0] as usize;
+            let steps = offsets
+                .iter()
+                .enumerate()
+                .all(|(i, o)| *o as usize == base + i * v.len());
+            steps
+                && (v.is_empty()
+                    || a.values()[base..base + v.len() * a.len()]
+                        .chunks_exact(v.len())
+                        .all(|c| c == v))
+        }
+        ScalarValue::Date32(Some(v)) => column
+            .as_primitive_opt::<Date32Type>()
+            .is_some_and(|a| a.values().iter().all(|x| x == v)),
+        ScalarValue::Int64(Some(v)) => column
+            .as_primitive_opt::<Int64Type>()
+            .is_some_and(|a| a.values().iter().all(|x| x == v)),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => column
+            .as_primitive_opt::<TimestampMicrosecondType>()
+            .is_some_and(|a| a.values().iter().all(|x| x == v)),
+        _ => false,
+    }
+}
+
+/// Whether `column` is a slice of `seen` (without nulls): its rows are some of `seen`'s, in the
+/// same memory (Arrow's buffers are immutable while shared). A string slice shares the values
+/// and takes a range of the offsets; a primitive slice takes a range of the values.
+fn slice_of(column: &dyn Array, seen: &dyn Array) -> bool {
+    fn within(outer: &[u8], inner: &[u8]) -> bool {
+        let (o, i) = (outer.as_ptr_range(), inner.as_ptr_range());
+        o.start <= i.start && i.end <= o.end
+    }
+    fn primitive(a: &dyn Array) -> Option<&[u8]> {
+        if let Some(a) = a.as_primitive_opt::<Date32Type>() {
+            return Some(a.values().inner().as_slice());
+        }
+        if let Some(a) = a.as_primitive_opt::<Int64Type>() {
+            return Some(a.values().inner().as_slice());
+        }
+        if let Some(a) = a.as_primitive_opt::<TimestampMicrosecondType>() {
+            return Some(a.values().inner().as_slice());
+        }
+        None
+    }
+    if column.null_count() != 0 || column.data_type() != seen.data_type() {
+        return false;
+    }
+    if let (Some(c), Some(s)) = (column.as_string_opt::<i32>(), seen.as_string_opt::<i32>()) {
+        return c.values().as_ptr() == s.values().as_ptr()
+            && c.values().len() == s.values().len()
+            && within(s.offsets().inner().inner(), c.offsets().inner().inner());
+    }
+    match (primitive(column), primitive(seen)) {
+        (Some(c), Some(s)) => within(s, c),
+        _ => false,
+    }
+}
+
 /// A column chunk of `rows` rows that all hold `value`, written page by page: a dictionary page
 /// of the one value and a data page whose indices are one run of zeros, so that it costs the
-/// same whatever the number of rows. Its minimum and maximum are the value; it is not
-/// compressed (a few bytes). The offsets in the result are within the returned buffer, as
+/// same whatever the number of rows. Its minimum and maximum are the value, whole (parquet's
+/// own writer would cut a string statistic to 64 bytes and raise its maximum's last byte: a
+/// `loaded_from` longer than that gets exact statistics, where deltalake's writer gave a range
+/// around it); it is not compressed (a few bytes); it has no column index (page statistics),
+/// only an offset index, which readers take as a chunk whose pages cannot be pruned. The offsets in the result are within the returned buffer, as
 /// `append_column` expects.
 fn constant_chunk(
     descr: ColumnDescPtr,
@@ -430,7 +524,11 @@ fn constant_chunk(
     if descr.max_rep_level() > 0 || descr.max_def_level() > 1 {
         return Err(unsupported());
     }
-    let count = u32::try_from(rows).map_err(|_| unsupported())?;
+    // A run's header is `count << 1`, which some readers (parquet-mr) take as a 32-bit int.
+    let count = u32::try_from(rows)
+        .ok()
+        .filter(|n| *n < 1 << 30)
+        .ok_or_else(unsupported)?;
     // The data page (v1): definition levels when the column is optional, each 1, as one RLE
     // run (a length, the run's header, its value in a byte); then the dictionary indices at a
     // bit width of 0, as one run of `rows` zeros (the header alone, as parquet's own encoder

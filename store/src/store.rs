@@ -509,6 +509,29 @@ fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
             message: format!("columns {stored:?}, expected {expected:?}"),
         });
     }
+    // The warehouse writes its files with the schema it declares (`files.rs`), so the table's
+    // column types must be those too.
+    let declared: StructType =
+        def.schema()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(|e| Error::Schema {
+                table: def.name.to_string(),
+                message: e.to_string(),
+            })?;
+    for (s, d) in snapshot.schema().fields().zip(declared.fields()) {
+        if s.data_type() != d.data_type() {
+            return Err(Error::Schema {
+                table: def.name.to_string(),
+                message: format!(
+                    "column {} is {:?} in the table, {:?} in the warehouse's definition",
+                    s.name(),
+                    s.data_type(),
+                    d.data_type()
+                ),
+            });
+        }
+    }
     Ok(())
 }
 

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, ListBuilder,
-    StringArray, StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array,
+    ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::Schema;
@@ -129,16 +129,12 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
         .expect("warehouse");
     for def in tables::ALL {
         let table = wh.table(def).await.expect("table");
-        // Small row groups, so that files hold several, and a partial one last.
-        let props = WriterProperties::builder()
+        // The warehouse's properties, with small row groups, so that files hold several, and a
+        // partial one last.
+        let props = writer_properties(def)
+            .into_builder()
             .set_max_row_group_row_count(Some(1_000))
             .build();
-        let props = {
-            // The warehouse's properties, with small row groups.
-            let mut b = writer_properties(def).into_builder();
-            b = b.set_max_row_group_row_count(props.max_row_group_row_count());
-            b.build()
-        };
         let batches: Vec<RecordBatch> = [(0, 700), (700, 1_500), (2_200, 333)]
             .into_iter()
             .map(|(first, n)| rows(def, first, n))
@@ -216,8 +212,13 @@ async fn rolls_over_to_a_new_file_past_the_target_size() {
     .expect("writer");
     w.constant_columns(&["load_id", "loaded_from", "loaded_at"])
         .expect("constant");
-    w.write(&rows(def, 0, 1_200)).await.expect("write");
+    let input = rows(def, 0, 1_200);
+    w.write(&input).await.expect("write");
     let adds = w.finish().await.expect("finish");
+    // Every file reads back, the lineage chunks spliced into each.
+    let back = read(dir.path(), def.name, &adds);
+    let back = concat_batches(&def.schema(), &back).expect("concat");
+    assert_eq!(back.columns(), input.columns());
     let counts: Vec<i64> = adds
         .iter()
         .map(|a| stats_of(a)["numRecords"].as_i64().expect("count"))
@@ -225,10 +226,12 @@ async fn rolls_over_to_a_new_file_past_the_target_size() {
     assert_eq!(counts, [500, 500, 200]);
     let paths: std::collections::HashSet<&str> = adds.iter().map(|a| a.path.as_str()).collect();
     assert_eq!(paths.len(), 3);
-    assert_eq!(
-        stats_of(&adds[2])["minValues"]["load_id"],
-        stats_of(&adds[0])["maxValues"]["load_id"]
-    );
+    let load_id = &stats_of(&adds[0])["minValues"]["load_id"];
+    assert!(load_id.as_str().is_some_and(|v| v.starts_with("load_id")));
+    for a in &adds {
+        assert_eq!(&stats_of(a)["minValues"]["load_id"], load_id);
+        assert_eq!(&stats_of(a)["maxValues"]["load_id"], load_id);
+    }
 }
 
 /// A column declared constant that is not is refused, not written with the wrong value.
@@ -274,8 +277,93 @@ async fn refuses_a_constant_column_that_changes() {
     let other = RecordBatch::try_new(def.schema(), columns).expect("batch");
     let err = w.write(&other).await.expect_err("another load id");
     assert!(err.to_string().contains("declared constant"), "{err}");
+    // Nor can a column be declared constant once rows are written.
+    assert!(w.constant_columns(&["loaded_from"]).is_err());
+
+    // One row in the middle of a batch differs: its first and last rows are the first batch's
+    // value, yet the batch is refused.
+    let i = def.schema().index_of("loaded_from").expect("loaded_from");
+    {
+        let odd = Some("another file");
+        let mut w = FileWriter::new(
+            def.name,
+            def.schema(),
+            writer_properties(def),
+            table.object_store(),
+            &HashMap::new(),
+            500,
+            usize::MAX,
+        )
+        .expect("writer");
+        w.constant_columns(&["loaded_from"]).expect("constant");
+        w.write(&rows(def, 0, 10)).await.expect("first batch");
+        let same = rows(def, 10, 10);
+        let value = same.column(i).as_string::<i32>().value(0).to_string();
+        let mut values = vec![Some(value.as_str()); 10];
+        values[4] = odd;
+        let mut columns = same.columns().to_vec();
+        columns[i] = Arc::new(StringArray::from(values));
+        let batch = RecordBatch::try_new(def.schema(), columns).expect("batch");
+        let err = w.write(&batch).await.expect_err("a row differs");
+        assert!(err.to_string().contains("declared constant"), "{err}");
+    }
+
     // Booleans cannot be declared constant.
+    let mut w = FileWriter::new(
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        table.object_store(),
+        &HashMap::new(),
+        500,
+        usize::MAX,
+    )
+    .expect("writer");
     assert!(w.constant_columns(&["migrant_worker"]).is_err());
+    assert!(w.constant_columns(&["loaded_at"]).is_ok());
+}
+
+/// A table whose column types are not the warehouse's definition is refused when opened: the
+/// warehouse writes its files with the types it declares.
+#[tokio::test]
+async fn refuses_a_table_whose_column_types_differ() {
+    use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+    use deltalake::kernel::StructType;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let def = &tables::CASES;
+    let mut fields: Vec<Field> = def
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let i = fields
+        .iter()
+        .position(|f| f.data_type() == &DataType::Utf8)
+        .expect("a text column");
+    fields[i] = Field::new(fields[i].name(), DataType::Int64, fields[i].is_nullable());
+    let changed = fields[i].name().clone();
+    let schema: StructType = (&Schema::new(fields))
+        .try_into_kernel()
+        .expect("kernel schema");
+    let path = dir.path().join(def.name);
+    std::fs::create_dir_all(&path).expect("table directory");
+    let url = url::Url::from_directory_path(&path).expect("url");
+    deltalake::DeltaTableBuilder::from_url(url)
+        .expect("builder")
+        .build()
+        .expect("table")
+        .create()
+        .with_columns(schema.fields().cloned())
+        .await
+        .expect("created");
+
+    let Err(err) = Warehouse::open(dir.path().to_str().expect("utf-8 path")).await else {
+        panic!("a table of other types opened");
+    };
+    assert!(err.to_string().contains(&changed), "{err}");
+    assert!(err.to_string().contains("Long"), "{err}");
 }
 
 /// An optional column held constant is written with its definition levels; one whose value is
@@ -362,4 +450,51 @@ async fn writes_optional_and_null_constant_columns() {
         }
         assert_ne!(group.column(2).compression(), Compression::UNCOMPRESSED);
     }
+
+    // A null in the middle of an optional constant column is refused.
+    let mut w = FileWriter::new(
+        "cases",
+        schema.clone(),
+        WriterProperties::builder().build(),
+        table.object_store(),
+        &HashMap::new(),
+        300,
+        usize::MAX,
+    )
+    .expect("writer");
+    w.constant_columns(&["tag"]).expect("constant");
+    let b = batch(0, 10);
+    let mut columns = b.columns().to_vec();
+    let mut tags = vec![Some("河南省郑州市"); 10];
+    tags[5] = None;
+    columns[1] = Arc::new(StringArray::from(tags));
+    let b = RecordBatch::try_new(schema.clone(), columns).expect("batch");
+    let err = w.write(&b).await.expect_err("a null among the values");
+    assert!(err.to_string().contains("declared constant"), "{err}");
+}
+
+/// A slice of an array already compared is recognised by its memory; any other array is not
+/// (and is compared row by row).
+#[test]
+fn knows_a_slice_of_a_compared_array() {
+    let seen: ArrayRef = Arc::new(StringArray::from(vec!["load-1"; 10]));
+    assert!(slice_of(seen.slice(2, 5).as_ref(), seen.as_ref()));
+    assert!(slice_of(seen.as_ref(), seen.as_ref()));
+    let equal: ArrayRef = Arc::new(StringArray::from(vec!["load-1"; 10]));
+    assert!(!slice_of(equal.as_ref(), seen.as_ref()));
+    assert!(!slice_of(seen.as_ref(), seen.slice(0, 5).as_ref()));
+    let seen: ArrayRef = Arc::new(Int64Array::from(vec![7; 10]));
+    assert!(slice_of(seen.slice(3, 4).as_ref(), seen.as_ref()));
+    assert!(!slice_of(seen.as_ref(), seen.slice(3, 4).as_ref()));
+    let equal: ArrayRef = Arc::new(Int64Array::from(vec![7; 10]));
+    assert!(!slice_of(equal.as_ref(), seen.as_ref()));
+    let date: ArrayRef = Arc::new(Date32Array::from(vec![7; 10]));
+    assert!(!slice_of(date.as_ref(), seen.as_ref()));
+    // Every row holds the value, or not.
+    let v = ScalarValue::Utf8(Some("load-1".into()));
+    assert!(holds_only(&StringArray::from(vec!["load-1"; 10]), &v));
+    let mut odd = vec!["load-1"; 10];
+    odd[9] = "load-2";
+    assert!(!holds_only(&StringArray::from(odd), &v));
+    assert!(!holds_only(&StringArray::from(vec!["load-"; 12]), &v));
 }
