@@ -45,6 +45,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod coded;
+
 /// Columns with statistics in the Delta log when the table does not say otherwise (deltalake's
 /// `DEFAULT_NUM_INDEX_COLS`, the Delta protocol's default).
 const DEFAULT_INDEXED_COLUMNS: usize = 32;
@@ -67,6 +69,8 @@ pub(crate) struct FileWriter {
     /// is a slice of it (as a load's batches are, of one array built per load) is not compared
     /// again.
     verified: Vec<Option<ArrayRef>>,
+    /// Per column: `Some` once the column is declared coded (its values from a known list).
+    coded: Vec<Option<coded::Coded>>,
     /// Encoded chunks of the constant columns, by column and row count.
     chunks: HashMap<(usize, usize), (Bytes, ColumnCloseResult)>,
     open: Option<OpenFile>,
@@ -142,6 +146,7 @@ impl FileWriter {
             table,
             constant: vec![None; schema.fields().len()],
             verified: vec![None; schema.fields().len()],
+            coded: (0..schema.fields().len()).map(|_| None).collect(),
             schema,
             props: Arc::new(props),
             store,
@@ -189,6 +194,38 @@ impl FileWriter {
         Ok(())
     }
 
+    /// Declares text columns whose values come from a known list (`codes`): each value is
+    /// looked up in the list and the row group's chunk written by hand as the list and the
+    /// indices (`coded.rs`). A value not in the list is added to the column's dictionary. A
+    /// column declared constant stays constant.
+    pub(crate) fn coded_columns(&mut self, columns: &[(&str, &[&str])]) -> Result<()> {
+        if self.open.is_some() || !self.adds.is_empty() {
+            return Err(Error::Schema {
+                table: self.table.to_string(),
+                message: "coded columns are declared before the first rows".into(),
+            });
+        }
+        for (name, codes) in columns {
+            let i = self.schema.index_of(name).map_err(|_| Error::Schema {
+                table: self.table.to_string(),
+                message: format!("no column {name} to code"),
+            })?;
+            if self.constant[i].is_some() {
+                // Held constant already: written once per row-group length, which is cheaper.
+                continue;
+            }
+            let field = self.schema.field(i);
+            if field.data_type() != &DataType::Utf8 {
+                return Err(Error::Schema {
+                    table: self.table.to_string(),
+                    message: format!("column {name} cannot be coded"),
+                });
+            }
+            self.coded[i] = Some(coded::Coded::new(codes, field.is_nullable()));
+        }
+        Ok(())
+    }
+
     pub(crate) async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
@@ -204,6 +241,7 @@ impl FileWriter {
                 open,
                 schema,
                 constant,
+                coded,
                 ..
             } = self;
             let open = open.as_mut().expect("opened above");
@@ -211,6 +249,14 @@ impl FileWriter {
             let part = batch.slice(offset, take);
             for (i, (field, writer)) in schema.fields().iter().zip(&mut open.columns).enumerate() {
                 if constant[i].is_some() {
+                    continue;
+                }
+                if let Some(c) = &mut coded[i] {
+                    c.push(part.column(i).as_ref())
+                        .map_err(|message| Error::Schema {
+                            table: table.to_string(),
+                            message: format!("column {}: {message}", field.name()),
+                        })?;
                     continue;
                 }
                 for leaf in compute_leaves(field, part.column(i)).map_err(parquet_err(table))? {
@@ -337,6 +383,14 @@ impl FileWriter {
         let columns = std::mem::replace(&mut open.columns, next);
         let mut group = open.file.next_row_group().map_err(&err)?;
         for (i, writer) in columns.into_iter().enumerate() {
+            if let Some(c) = &mut self.coded[i] {
+                debug_assert_eq!(c.rows(), rows);
+                let descr = open.descrs[i].clone();
+                let compression = self.props.compression(descr.path());
+                let (bytes, close) = c.chunk(descr, compression).map_err(&err)?;
+                group.append_column(&bytes, close).map_err(&err)?;
+                continue;
+            }
             match &self.constant[i] {
                 Some(value) => {
                     let key = (i, rows);
@@ -534,16 +588,7 @@ fn constant_chunk(
     // bit width of 0, as one run of `rows` zeros (the header alone, as parquet's own encoder
     // writes a one-entry dictionary's indices).
     let mut run = Vec::new();
-    let mut header = u64::from(count) << 1;
-    loop {
-        let byte = (header & 0x7f) as u8;
-        header >>= 7;
-        if header == 0 {
-            run.push(byte);
-            break;
-        }
-        run.push(byte | 0x80);
-    }
+    uleb128(&mut run, u64::from(count) << 1);
     let mut data = Vec::new();
     if descr.max_def_level() == 1 {
         let levels = run.len() as u32 + 1;
@@ -553,23 +598,106 @@ fn constant_chunk(
     }
     data.push(0);
     data.extend_from_slice(&run);
+    let unencoded = match value {
+        ScalarValue::Utf8(Some(s)) => Some(s.len() as i64 * rows as i64),
+        _ => None,
+    };
+    dictionary_chunk(
+        descr,
+        plain,
+        1,
+        data,
+        count,
+        Compression::UNCOMPRESSED,
+        stats,
+        unencoded,
+    )
+}
 
+/// Appends `v` as an unsigned LEB128 varint (the RLE/bit-packing hybrid's run headers).
+fn uleb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Appends `values` as one bit-packed run of the RLE/bit-packing hybrid encoding at `width`
+/// bits each: the run's header (its groups of eight, shifted, and 1), then the values packed
+/// from the least significant bit, the last group padded with zeros.
+fn bit_packed(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u32>, width: u8) {
+    let groups = values.len().div_ceil(8);
+    uleb128(out, ((groups as u64) << 1) | 1);
+    out.reserve(groups * usize::from(width));
+    let width = u32::from(width);
+    let (mut acc, mut bits) = (0u64, 0u32);
+    let padding = groups * 8 - values.len();
+    for v in values.chain(std::iter::repeat_n(0, padding)) {
+        acc |= u64::from(v) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    }
+    debug_assert_eq!(bits, 0, "eight values of any width fill whole bytes");
+}
+
+/// A dictionary-encoded column chunk written page by page: the dictionary page (`plain`, its
+/// `entries` values in PLAIN encoding) and one v1 data page (`body`: the levels and the
+/// indices) of `rows` rows, each compressed with `compression` (Snappy, or none), with the
+/// chunk's statistics and an offset index, at offsets within the returned buffer as
+/// `append_column` expects.
+#[allow(clippy::too_many_arguments)]
+fn dictionary_chunk(
+    descr: ColumnDescPtr,
+    plain: Vec<u8>,
+    entries: u32,
+    body: Vec<u8>,
+    rows: u32,
+    compression: Compression,
+    stats: Statistics,
+    unencoded: Option<i64>,
+) -> std::result::Result<(Bytes, ColumnCloseResult), ParquetError> {
+    let compress = |raw: Vec<u8>| -> std::result::Result<(Bytes, usize), ParquetError> {
+        let size = raw.len();
+        Ok(match compression {
+            Compression::SNAPPY => {
+                let packed = snap::raw::Encoder::new()
+                    .compress_vec(&raw)
+                    .map_err(|e| ParquetError::External(Box::new(e)))?;
+                (Bytes::from(packed), size)
+            }
+            _ => (Bytes::from(raw), size),
+        })
+    };
+    let compression = match compression {
+        Compression::SNAPPY => Compression::SNAPPY,
+        _ => Compression::UNCOMPRESSED,
+    };
     let mut sink = TrackedWrite::new(Vec::new());
     let mut pages = SerializedPageWriter::new(&mut sink);
+    let (buf, size) = compress(plain)?;
     let dictionary = pages.write_page(CompressedPage::new(
         Page::DictionaryPage {
-            num_values: 1,
-            buf: Bytes::from(plain.clone()),
+            num_values: entries,
+            buf,
             encoding: Encoding::PLAIN,
             is_sorted: false,
         },
-        plain.len(),
+        size,
     ))?;
-    let size = data.len();
+    let (buf, size) = compress(body)?;
     let page = pages.write_page(CompressedPage::new(
         Page::DataPage {
-            buf: Bytes::from(data),
-            num_values: count,
+            buf,
+            num_values: rows,
             encoding: Encoding::RLE_DICTIONARY,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
@@ -580,14 +708,13 @@ fn constant_chunk(
     pages.close()?;
 
     let mut offsets = OffsetIndexBuilder::new();
-    offsets.append_row_count(i64::from(count));
+    offsets.append_row_count(i64::from(rows));
     offsets.append_offset_and_size(page.offset as i64, page.compressed_size as i32);
-    if let ScalarValue::Utf8(Some(s)) = value {
-        offsets.append_unencoded_byte_array_data_bytes(Some(s.len() as i64 * rows as i64));
-    }
+    offsets.append_unencoded_byte_array_data_bytes(unencoded);
     let written = (dictionary.bytes_written + page.bytes_written) as i64;
+    let uncompressed = (dictionary.uncompressed_size + page.uncompressed_size) as i64;
     let metadata = ColumnChunkMetaData::builder(descr)
-        .set_compression(Compression::UNCOMPRESSED)
+        .set_compression(compression)
         .set_encodings_mask(EncodingMask::new_from_encodings(
             [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
         ))
@@ -604,8 +731,8 @@ fn constant_chunk(
             },
         ])
         .set_total_compressed_size(written)
-        .set_total_uncompressed_size(written)
-        .set_num_values(i64::from(count))
+        .set_total_uncompressed_size(uncompressed)
+        .set_num_values(i64::from(rows))
         .set_dictionary_page_offset(Some(dictionary.offset as i64))
         .set_data_page_offset(page.offset as i64)
         .set_statistics(stats)
@@ -615,7 +742,7 @@ fn constant_chunk(
         bytes,
         ColumnCloseResult {
             bytes_written: written as u64,
-            rows_written: u64::from(count),
+            rows_written: u64::from(rows),
             metadata,
             bloom_filter: None,
             column_index: None,

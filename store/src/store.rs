@@ -265,9 +265,11 @@ impl Warehouse {
         }
         // Every row a load writes carries the load's lineage: those columns are written as a
         // dictionary of one value and a run of zeros per row group (`files.rs`).
+        // Its code columns are looked up in their lists and written as indices (`files.rs`).
         Ok(Some(
             self.table_writer(def, table, Some(load_id))?
-                .with_constant_columns(LOAD_CONSTANTS)?,
+                .with_constant_columns(LOAD_CONSTANTS)?
+                .with_coded_columns()?,
         ))
     }
 
@@ -573,6 +575,28 @@ impl TableWriter {
             .filter(|n| self.def.schema().field_with_name(n).is_ok())
             .collect();
         self.files.constant_columns(&names)?;
+        Ok(self)
+    }
+
+    /// Declares the table's code columns (each of values from a code list): each value is
+    /// looked up in its list and written as the entry's index (`files.rs`).
+    pub fn with_coded_columns(mut self) -> Result<Self> {
+        let lists: Vec<(&str, Vec<&str>)> = self
+            .def
+            .columns
+            .iter()
+            .filter_map(|c| match c.kind {
+                Kind::Code(list) => {
+                    Some((c.name, list.codes.iter().map(|(code, _)| *code).collect()))
+                }
+                _ => None,
+            })
+            .collect();
+        let columns: Vec<(&str, &[&str])> = lists
+            .iter()
+            .map(|(n, codes)| (*n, codes.as_slice()))
+            .collect();
+        self.files.coded_columns(&columns)?;
         Ok(self)
     }
 

@@ -12,7 +12,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use plsw_schemas::tables::{self, Table};
+use plsw_schemas::tables::{self, Kind, Table};
 
 use super::*;
 use crate::store::{writer_properties, Warehouse};
@@ -157,6 +157,18 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
             .filter(|c| def.schema().field_with_name(c).is_ok())
             .collect();
         ours.constant_columns(&constant).expect("constant columns");
+        // The code columns, with their lists (the test's values are mostly not in them: they
+        // join the dictionary as they are met).
+        let lists: Vec<(&str, Vec<&str>)> = def
+            .columns
+            .iter()
+            .filter_map(|c| match c.kind {
+                Kind::Code(list) => Some((c.name, list.codes.iter().map(|(c, _)| *c).collect())),
+                _ => None,
+            })
+            .collect();
+        let coded: Vec<(&str, &[&str])> = lists.iter().map(|(n, c)| (*n, c.as_slice())).collect();
+        ours.coded_columns(&coded).expect("coded columns");
         let mut theirs = RecordBatchWriter::for_table(&table)
             .expect("deltalake writer")
             .with_writer_properties(props);
@@ -497,4 +509,111 @@ fn knows_a_slice_of_a_compared_array() {
     odd[9] = "load-2";
     assert!(!holds_only(&StringArray::from(odd), &v));
     assert!(!holds_only(&StringArray::from(vec!["load-"; 12]), &v));
+}
+
+/// A coded column reads back as written, at every bit width (lists of 1 to 9 codes), with
+/// nulls, values not in the list, and row groups that use only some entries; its statistics
+/// are the entries used.
+#[tokio::test]
+async fn writes_coded_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    let table = wh.table(&tables::CASES).await.expect("table");
+    let lists: [&[&str]; 4] = [
+        &["只有"],
+        &["a", "b"],
+        &["调解", "公证", "援助", "鉴定", "e"],
+        &["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    ];
+    for (l, list) in lists.iter().enumerate() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("code", DataType::Utf8, false),
+            Field::new("maybe", DataType::Utf8, true),
+        ]));
+        // Row group 0 uses only the list's first entry; later ones all entries, nulls in
+        // `maybe` and a value that is not in the list.
+        let value = |i: usize| {
+            if i < 300 {
+                list[0].to_string()
+            } else if i % 97 == 5 {
+                format!("不在表中{l}")
+            } else {
+                list[(i * 7 + l) % list.len()].to_string()
+            }
+        };
+        let batch = |first: usize, n: usize| {
+            let rows = first..first + n;
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| i as i64))),
+                Arc::new(StringArray::from_iter_values(rows.clone().map(value))),
+                Arc::new(StringArray::from_iter(
+                    rows.map(|i| (i % 5 != 2).then(|| value(i + 3))),
+                )),
+            ];
+            RecordBatch::try_new(schema.clone(), columns).expect("batch")
+        };
+        let mut w = FileWriter::new(
+            "cases",
+            schema.clone(),
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+            table.object_store(),
+            &HashMap::new(),
+            300,
+            usize::MAX,
+        )
+        .expect("writer");
+        w.coded_columns(&[("code", list), ("maybe", list)])
+            .expect("coded");
+        let batches = [batch(0, 250), batch(250, 400), batch(650, 77)];
+        for b in &batches {
+            w.write(b).await.expect("write");
+        }
+        let adds = w.finish().await.expect("finish");
+        let back = read(dir.path(), "cases", &adds);
+        let back = concat_batches(&schema, &back).expect("concat");
+        let input = concat_batches(&schema, &batches).expect("concat");
+        assert_eq!(back.columns(), input.columns(), "list {l}");
+
+        // The statistics are those of the values written.
+        let text = |c: usize| {
+            let a = input.column(c).as_string::<i32>();
+            let mut v: Vec<&str> = a.iter().flatten().collect();
+            v.sort();
+            v
+        };
+        let stats = stats_of(&adds[0]);
+        for (c, name) in [(1, "code"), (2, "maybe")] {
+            let v = text(c);
+            assert_eq!(stats["minValues"][name], v[0], "list {l} {name}");
+            assert_eq!(
+                stats["maxValues"][name],
+                *v.last().expect("values"),
+                "list {l}"
+            );
+        }
+        assert_eq!(stats["nullCount"]["maybe"], input.column(2).null_count());
+        assert_eq!(stats["nullCount"]["code"], 0);
+
+        // Row group 0 holds the list's first entry alone: its statistics say so.
+        let file = std::fs::File::open(dir.path().join("cases").join(&adds[0].path)).expect("file");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+        let meta = reader.metadata();
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [300, 300, 127]);
+        let first = meta.row_groups()[0]
+            .column(1)
+            .statistics()
+            .expect("statistics");
+        assert_eq!(first.min_bytes_opt(), Some(list[0].as_bytes()));
+        assert_eq!(first.max_bytes_opt(), Some(list[0].as_bytes()));
+        assert_eq!(
+            meta.row_groups()[1].column(1).compression(),
+            Compression::SNAPPY
+        );
+    }
 }
