@@ -190,6 +190,8 @@ impl FileWriter {
                 });
             }
             self.constant[i] = Some(None);
+            // Held constant, it is not coded (the cheaper of the two).
+            self.coded[i] = None;
         }
         Ok(())
     }
@@ -252,12 +254,23 @@ impl FileWriter {
                     continue;
                 }
                 if let Some(c) = &mut coded[i] {
-                    c.push(part.column(i).as_ref())
-                        .map_err(|message| Error::Schema {
-                            table: table.to_string(),
-                            message: format!("column {}: {message}", field.name()),
-                        })?;
-                    continue;
+                    let text =
+                        part.column(i)
+                            .as_string_opt::<i32>()
+                            .ok_or_else(|| Error::Schema {
+                                table: table.to_string(),
+                                message: format!("column {} is not text", field.name()),
+                            })?;
+                    if c.push(text).is_ok() {
+                        continue;
+                    }
+                    // Too many distinct values to code: parquet's encoder takes the column
+                    // from here, starting with the row group's rows so far.
+                    let so_far: ArrayRef = Arc::new(c.rows_as_text());
+                    for leaf in compute_leaves(field, &so_far).map_err(parquet_err(table))? {
+                        writer.write(&leaf).map_err(parquet_err(table))?;
+                    }
+                    coded[i] = None;
                 }
                 for leaf in compute_leaves(field, part.column(i)).map_err(parquet_err(table))? {
                     writer.write(&leaf).map_err(parquet_err(table))?;
@@ -587,17 +600,15 @@ fn constant_chunk(
     // run (a length, the run's header, its value in a byte); then the dictionary indices at a
     // bit width of 0, as one run of `rows` zeros (the header alone, as parquet's own encoder
     // writes a one-entry dictionary's indices).
-    let mut run = Vec::new();
-    uleb128(&mut run, u64::from(count) << 1);
     let mut data = Vec::new();
     if descr.max_def_level() == 1 {
-        let levels = run.len() as u32 + 1;
-        data.extend_from_slice(&levels.to_le_bytes());
-        data.extend_from_slice(&run);
-        data.push(1);
+        let mut levels = Vec::new();
+        rle_run(&mut levels, count, 1, 1);
+        data.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+        data.extend_from_slice(&levels);
     }
     data.push(0);
-    data.extend_from_slice(&run);
+    rle_run(&mut data, count, 0, 0);
     let unencoded = match value {
         ScalarValue::Utf8(Some(s)) => Some(s.len() as i64 * rows as i64),
         _ => None,
@@ -625,6 +636,14 @@ fn uleb128(out: &mut Vec<u8>, mut v: u64) {
         }
         out.push(byte | 0x80);
     }
+}
+
+/// Appends one RLE run of the RLE/bit-packing hybrid encoding: `count` times `value`, at
+/// `width` bits (the run's header, then the value in whole bytes).
+fn rle_run(out: &mut Vec<u8>, count: u32, value: u32, width: u8) {
+    uleb128(out, u64::from(count) << 1);
+    let bytes = usize::from(width).div_ceil(8);
+    out.extend_from_slice(&value.to_le_bytes()[..bytes]);
 }
 
 /// Appends `values` as one bit-packed run of the RLE/bit-packing hybrid encoding at `width`

@@ -578,20 +578,11 @@ impl TableWriter {
         Ok(self)
     }
 
-    /// Declares the table's code columns (each of values from a code list): each value is
-    /// looked up in its list and written as the entry's index (`files.rs`).
+    /// Declares the table's code columns (each of values from a code list) and division-code
+    /// columns: each value is looked up in its list (the divisions' start empty and fill as
+    /// codes are met) and written as the entry's index (`files/coded.rs`).
     pub fn with_coded_columns(mut self) -> Result<Self> {
-        let lists: Vec<(&str, Vec<&str>)> = self
-            .def
-            .columns
-            .iter()
-            .filter_map(|c| match c.kind {
-                Kind::Code(list) => {
-                    Some((c.name, list.codes.iter().map(|(code, _)| *code).collect()))
-                }
-                _ => None,
-            })
-            .collect();
+        let lists = coded_lists(self.def);
         let columns: Vec<(&str, &[&str])> = lists
             .iter()
             .map(|(n, codes)| (*n, codes.as_slice()))
@@ -886,6 +877,21 @@ impl LoadRecord {
             loaded_at: ts("loaded_at"),
         }
     }
+}
+
+/// A table's coded columns and their lists: each code column with its code list, each
+/// division-code column with none (a column holds one level's codes, a few hundred at most for
+/// cities and counties; a column of more, townships or villages, is handed back to parquet's
+/// encoder past 4,096).
+pub(crate) fn coded_lists(def: &Table) -> Vec<(&'static str, Vec<&'static str>)> {
+    def.columns
+        .iter()
+        .filter_map(|c| match c.kind {
+            Kind::Code(list) => Some((c.name, list.codes.iter().map(|(code, _)| *code).collect())),
+            Kind::DivisionCode => Some((c.name, Vec::new())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// How the warehouse writes a table's Parquet files: Snappy, row groups of

@@ -5,7 +5,9 @@
 //! encoder would hash and intern every value and compare it with the chunk's minimum and
 //! maximum; here the minimum and maximum come from the entries used, once per row group.
 
-use datafusion::arrow::array::{Array, AsArray};
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{Array, StringArray};
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::column::writer::ColumnCloseResult;
 use datafusion::parquet::data_type::ByteArray;
@@ -15,16 +17,28 @@ use datafusion::parquet::schema::types::ColumnDescPtr;
 
 use bytes::Bytes;
 
-use super::{bit_packed, dictionary_chunk};
+use super::{bit_packed, dictionary_chunk, rle_run};
 
 /// Entries a coded column's dictionary may grow to (the list, and values met that are not in
-/// it) before the write is refused: past it, the column is not a coded one.
+/// it): past it, the column is written by parquet's own encoder from then on
+/// ([`Full`]).
 const MAX_ENTRIES: usize = 1 << 12;
+
+/// Entries up to which a value is looked for by comparing it with each; past them, in a hash
+/// table (keyed at random, as the values come from files).
+const SCAN: usize = 16;
+
+/// The batch did not fit: the column's dictionary would pass [`MAX_ENTRIES`]. The column is
+/// left as it was before the batch.
+#[derive(Debug)]
+pub(super) struct Full;
 
 /// A coded column's row group in progress.
 pub(super) struct Coded {
     /// The dictionary: the list's codes, then any other value met, in the order met.
     entries: Vec<Box<[u8]>>,
+    /// Each entry's index, once there are more than [`SCAN`].
+    index: HashMap<Box<[u8]>, u16, ahash::RandomState>,
     /// The dictionary index of each value that is not null, in row order.
     keys: Vec<u16>,
     /// Per row, whether it has a value (kept only for an optional column).
@@ -37,8 +51,24 @@ pub(super) struct Coded {
 
 impl Coded {
     pub(super) fn new(codes: &[&str], optional: bool) -> Coded {
-        let entries: Vec<Box<[u8]>> = codes.iter().map(|c| c.as_bytes().into()).collect();
+        let mut entries: Vec<Box<[u8]>> = Vec::new();
+        for c in codes {
+            if !entries.iter().any(|e| **e == *c.as_bytes()) {
+                entries.push(c.as_bytes().into());
+            }
+        }
+        entries.truncate(MAX_ENTRIES);
+        let index = if entries.len() > SCAN {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.clone(), i as u16))
+                .collect()
+        } else {
+            HashMap::default()
+        };
         Coded {
+            index,
             used: vec![false; entries.len()],
             entries,
             keys: Vec::new(),
@@ -48,12 +78,24 @@ impl Coded {
         }
     }
 
-    /// Takes a batch's column (text).
-    pub(super) fn push(&mut self, column: &dyn Array) -> Result<(), String> {
-        let a = column
-            .as_string_opt::<i32>()
-            .ok_or_else(|| format!("a coded column of {}", column.data_type()))?;
+    /// Takes a batch's column (text). When its values do not fit in the dictionary, the column
+    /// is left as it was before the batch.
+    pub(super) fn push(&mut self, a: &StringArray) -> Result<(), Full> {
+        let (keys, valid) = (self.keys.len(), self.valid.as_ref().map(Vec::len));
+        let pushed = self.push_values(a);
+        if pushed.is_err() {
+            self.keys.truncate(keys);
+            if let (Some(v), Some(n)) = (&mut self.valid, valid) {
+                v.truncate(n);
+            }
+            return pushed;
+        }
         self.rows += a.len();
+        self.nulls += a.null_count() as u64;
+        Ok(())
+    }
+
+    fn push_values(&mut self, a: &StringArray) -> Result<(), Full> {
         if a.null_count() == 0 {
             if let Some(valid) = &mut self.valid {
                 valid.extend(std::iter::repeat_n(true, a.len()));
@@ -64,11 +106,10 @@ impl Coded {
             }
             return Ok(());
         }
-        let Some(valid) = &mut self.valid else {
-            return Err("nulls in a required coded column".into());
-        };
-        valid.extend((0..a.len()).map(|i| a.is_valid(i)));
-        self.nulls += a.null_count() as u64;
+        // A required column has no nulls: the batch's schema is the writer's.
+        if let Some(valid) = &mut self.valid {
+            valid.extend((0..a.len()).map(|i| a.is_valid(i)));
+        }
         for i in 0..a.len() {
             if a.is_valid(i) {
                 let k = self.key(a.value(i).as_bytes())?;
@@ -78,22 +119,50 @@ impl Coded {
         Ok(())
     }
 
-    fn key(&mut self, v: &[u8]) -> Result<u16, String> {
-        let k = match self.entries.iter().position(|e| **e == *v) {
+    fn key(&mut self, v: &[u8]) -> Result<u16, Full> {
+        let found = if self.entries.len() <= SCAN {
+            self.entries.iter().position(|e| **e == *v)
+        } else {
+            self.index.get(v).map(|k| usize::from(*k))
+        };
+        let k = match found {
             Some(k) => k,
             None if self.entries.len() < MAX_ENTRIES => {
                 self.entries.push(v.into());
                 self.used.push(false);
-                self.entries.len() - 1
+                let k = self.entries.len() - 1;
+                if self.entries.len() == SCAN + 1 {
+                    self.index = self
+                        .entries
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (e.clone(), i as u16))
+                        .collect();
+                } else if self.entries.len() > SCAN + 1 {
+                    self.index.insert(v.into(), k as u16);
+                }
+                k
             }
-            None => {
-                return Err(format!(
-                    "more than {MAX_ENTRIES} distinct values in a coded column"
-                ))
-            }
+            None => return Err(Full),
         };
         self.used[k] = true;
         Ok(k as u16)
+    }
+
+    /// The row group's rows so far, as text (when the column stops being coded halfway).
+    pub(super) fn rows_as_text(&self) -> StringArray {
+        let mut keys = self.keys.iter();
+        let mut value = || {
+            let k = keys.next().expect("a key per valid row");
+            std::str::from_utf8(&self.entries[usize::from(*k)]).expect("entries are text")
+        };
+        match &self.valid {
+            Some(valid) => valid
+                .iter()
+                .map(|v| v.then(&mut value))
+                .collect::<StringArray>(),
+            None => (0..self.rows).map(|_| Some(value())).collect(),
+        }
     }
 
     pub(super) fn rows(&self) -> usize {
@@ -117,16 +186,29 @@ impl Coded {
         }
         // The data page (v1): the definition levels of an optional column (bit width 1,
         // length-prefixed), then the indices' bit width and the indices, bit-packed.
+        // Levels and indices that repeat one value (no nulls, all nulls, one entry used: a
+        // per-type file's `case_type`) are one RLE run; others one bit-packed run.
         let mut body = Vec::new();
         if let Some(valid) = &self.valid {
             let mut levels = Vec::new();
-            bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1);
+            match self.nulls {
+                0 => rle_run(&mut levels, rows, 1, 1),
+                n if n == u64::from(rows) => rle_run(&mut levels, rows, 0, 1),
+                _ => bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1),
+            }
             body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
             body.extend_from_slice(&levels);
         }
         let width = (usize::BITS - (self.entries.len().max(1) - 1).leading_zeros()) as u8;
         body.push(width);
-        bit_packed(&mut body, self.keys.iter().map(|k| u32::from(*k)), width);
+        let values = self.keys.len() as u32;
+        if values > 0 {
+            if self.used.iter().filter(|u| **u).count() == 1 {
+                rle_run(&mut body, values, u32::from(self.keys[0]), width);
+            } else {
+                bit_packed(&mut body, self.keys.iter().map(|k| u32::from(*k)), width);
+            }
+        }
 
         let mut used = self.entries.iter().zip(&self.used).filter(|(_, u)| **u);
         let (mut min, mut max) = match used.next() {

@@ -11,11 +11,12 @@ use datafusion::parquet::arrow::arrow_reader::{
     ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use datafusion::parquet::file::metadata::PageIndexPolicy;
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use plsw_schemas::tables::{self, Kind, Table};
+use plsw_schemas::tables::{self, Table};
 
 use super::*;
-use crate::store::{writer_properties, Warehouse};
+use crate::store::{coded_lists, writer_properties, Warehouse};
 
 /// The columns that hold one value per load.
 const CONSTANT: &[&str] = &["as_of", "load_id", "loaded_from", "loaded_at", "feed"];
@@ -157,16 +158,9 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
             .filter(|c| def.schema().field_with_name(c).is_ok())
             .collect();
         ours.constant_columns(&constant).expect("constant columns");
-        // The code columns, with their lists (the test's values are mostly not in them: they
-        // join the dictionary as they are met).
-        let lists: Vec<(&str, Vec<&str>)> = def
-            .columns
-            .iter()
-            .filter_map(|c| match c.kind {
-                Kind::Code(list) => Some((c.name, list.codes.iter().map(|(c, _)| *c).collect())),
-                _ => None,
-            })
-            .collect();
+        // The code columns, with their lists, and the division codes (the test's values are
+        // not in the lists: they join the dictionary as they are met).
+        let lists = coded_lists(def);
         let coded: Vec<(&str, &[&str])> = lists.iter().map(|(n, c)| (*n, c.as_slice())).collect();
         ours.coded_columns(&coded).expect("coded columns");
         let mut theirs = RecordBatchWriter::for_table(&table)
@@ -521,11 +515,15 @@ async fn writes_coded_columns() {
         .await
         .expect("warehouse");
     let table = wh.table(&tables::CASES).await.expect("table");
-    let lists: [&[&str]; 4] = [
+    let long: Vec<String> = (0..40).map(|i| format!("c{i:02}")).collect();
+    let long: Vec<&str> = long.iter().map(String::as_str).collect();
+    let lists: [&[&str]; 5] = [
         &["只有"],
         &["a", "b"],
         &["调解", "公证", "援助", "鉴定", "e"],
         &["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        // Looked up in a hash table.
+        &long,
     ];
     for (l, list) in lists.iter().enumerate() {
         let schema = Arc::new(Schema::new(vec![
@@ -534,7 +532,7 @@ async fn writes_coded_columns() {
             Field::new("maybe", DataType::Utf8, true),
         ]));
         // Row group 0 uses only the list's first entry; later ones all entries, nulls in
-        // `maybe` and a value that is not in the list.
+        // `maybe` (the last row group nothing else) and a value that is not in the list.
         let value = |i: usize| {
             if i < 300 {
                 list[0].to_string()
@@ -550,34 +548,42 @@ async fn writes_coded_columns() {
                 Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| i as i64))),
                 Arc::new(StringArray::from_iter_values(rows.clone().map(value))),
                 Arc::new(StringArray::from_iter(
-                    rows.map(|i| (i % 5 != 2).then(|| value(i + 3))),
+                    rows.map(|i| (i % 5 != 2 && i < 600).then(|| value(i + 3))),
                 )),
             ];
             RecordBatch::try_new(schema.clone(), columns).expect("batch")
         };
-        let mut w = FileWriter::new(
-            "cases",
-            schema.clone(),
-            WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .build(),
-            table.object_store(),
-            &HashMap::new(),
-            300,
-            usize::MAX,
-        )
-        .expect("writer");
-        w.coded_columns(&[("code", list), ("maybe", list)])
-            .expect("coded");
         let batches = [batch(0, 250), batch(250, 400), batch(650, 77)];
-        for b in &batches {
-            w.write(b).await.expect("write");
-        }
-        let adds = w.finish().await.expect("finish");
-        let back = read(dir.path(), "cases", &adds);
-        let back = concat_batches(&schema, &back).expect("concat");
         let input = concat_batches(&schema, &batches).expect("concat");
-        assert_eq!(back.columns(), input.columns(), "list {l}");
+        // In one file, and rolled over after every row group (the dictionary goes on from
+        // file to file).
+        let mut files = Vec::new();
+        for target in [usize::MAX, 1] {
+            let mut w = FileWriter::new(
+                "cases",
+                schema.clone(),
+                WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build(),
+                table.object_store(),
+                &HashMap::new(),
+                300,
+                target,
+            )
+            .expect("writer");
+            w.coded_columns(&[("code", list), ("maybe", list)])
+                .expect("coded");
+            for b in &batches {
+                w.write(b).await.expect("write");
+            }
+            let adds = w.finish().await.expect("finish");
+            let back = read(dir.path(), "cases", &adds);
+            let back = concat_batches(&schema, &back).expect("concat");
+            assert_eq!(back.columns(), input.columns(), "list {l}");
+            files.push(adds);
+        }
+        assert_eq!(files[1].len(), 3);
+        let adds = &files[0];
 
         // The statistics are those of the values written.
         let text = |c: usize| {
@@ -616,4 +622,79 @@ async fn writes_coded_columns() {
             Compression::SNAPPY
         );
     }
+}
+
+/// A coded column with more distinct values than a dictionary takes is handed to parquet's
+/// encoder halfway through a row group, and reads back as written.
+#[tokio::test]
+async fn hands_a_column_of_too_many_values_to_parquet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    let table = wh.table(&tables::CASES).await.expect("table");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("maybe", DataType::Utf8, true),
+    ]));
+    let batch = |first: usize, n: usize| {
+        let rows = first..first + n;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                rows.clone().map(|i| format!("{:06}", 410000 + i)),
+            )),
+            Arc::new(StringArray::from_iter(
+                rows.map(|i| (i % 3 != 0).then(|| format!("{i}"))),
+            )),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    };
+    let mut w = FileWriter::new(
+        "cases",
+        schema.clone(),
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+        table.object_store(),
+        &HashMap::new(),
+        3_000,
+        usize::MAX,
+    )
+    .expect("writer");
+    w.coded_columns(&[("code", &[]), ("maybe", &["1", "2"])])
+        .expect("coded");
+    // 4,096 distinct codes fill the dictionary in the second row group, in the middle of the
+    // batch that starts at 3,500; `maybe` fills it later (two of three rows have a value).
+    let batches: Vec<RecordBatch> = (0..8).map(|b| batch(b * 1_000, 1_000)).collect();
+    for b in &batches {
+        w.write(b).await.expect("write");
+    }
+    let adds = w.finish().await.expect("finish");
+    let back = read(dir.path(), "cases", &adds);
+    let back = concat_batches(&schema, &back).expect("concat");
+    let input = concat_batches(&schema, &batches).expect("concat");
+    assert_eq!(back.columns(), input.columns());
+    let stats = stats_of(&adds[0]);
+    assert_eq!(stats["minValues"]["code"], "410000");
+    assert_eq!(stats["maxValues"]["code"], "417999");
+    assert_eq!(stats["nullCount"]["maybe"], input.column(1).null_count());
+    // The first row group is coded (no page index of its own); the last is parquet's.
+    let file = std::fs::File::open(dir.path().join("cases").join(&adds[0].path)).expect("file");
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).expect("parquet");
+    let meta = reader.metadata();
+    let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, [3_000, 3_000, 2_000]);
+    let indexed = |g: usize| {
+        !matches!(
+            meta.column_index().expect("column index")[g][0],
+            ColumnIndexMetaData::NONE
+        )
+    };
+    assert!(!indexed(0), "written by hand, without page statistics");
+    assert!(
+        indexed(2),
+        "written by parquet's encoder, with page statistics"
+    );
 }
