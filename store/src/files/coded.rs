@@ -1,9 +1,12 @@
-//! Text columns whose values come from a short list known before the write (a feed's code
-//! lists: a case's type and outcome, a work order's status): each value is looked up in the
-//! list (a few comparisons of a few bytes) and its index kept, and a row group's chunk is
-//! written by hand as the list (a dictionary page) and the indices, bit-packed. Parquet's own
-//! encoder would hash and intern every value and compare it with the chunk's minimum and
-//! maximum; here the minimum and maximum come from the entries used, once per row group.
+//! Text columns of few distinct values: a feed's code columns (a case's type and outcome, a
+//! work order's status), each with its code list, and its division-code columns (a county),
+//! whose dictionary fills as codes are met. Each value is looked up in the column's dictionary
+//! (a few comparisons of a few bytes, or a hash table past 16 entries) and its index kept, and
+//! a row group's chunk is written by hand as the dictionary (a dictionary page) and the
+//! indices, bit-packed. Parquet's own encoder would hash and intern every value and compare it
+//! with the chunk's minimum and maximum; here the minimum and maximum come from the entries
+//! used, once per row group. A column that turns out to have more than 4,096 distinct values
+//! is handed back to parquet's encoder ([`Full`]).
 
 use std::collections::HashMap;
 
