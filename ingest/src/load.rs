@@ -137,7 +137,9 @@ pub async fn load_paths(
         // otherwise leave one each behind them). A workbook's reading starts by holding its
         // shared-strings table whole: it waits for them all, so that the two do not add up.
         let xlsx = matches!(&fp, Ok(f) if f.encoding == Encoding::Xlsx);
+        let settling = Instant::now();
         group.settle(if xlsx { 0 } else { 1 }).await?;
+        debug!(file = %name, settle_us = settling.elapsed().as_micros() as u64, "writers settled");
         let staged = stage_file(wh, &book, &divisions, feed, &path, &name, fp, id, opts).await?;
         match staged {
             Staging::Done(report) => reports.push(report),
@@ -476,8 +478,10 @@ async fn stream(
     opts: &LoadOptions,
     report: &mut FileReport,
 ) -> Result<(Option<BackgroundWriter>, Option<Staged>)> {
+    let set_up = Instant::now();
     let required = |c: &str| !feed.optional_headers.contains(&c);
     let mut records = Records::open(path, encoding, feed.table, &required)?;
+    let opened = set_up.elapsed();
     let lineage = Lineage {
         load_id: id.to_string(),
         feed: feed.name,
@@ -486,12 +490,20 @@ async fn stream(
         as_of: opts.as_of,
     };
     // A writer is None when a killed earlier run already committed this load's rows there.
-    // The raw rows are encoded on a task of their own, beside the parsing.
-    let mut raw = wh
-        .writer(feed.table, id)
-        .await?
-        .map(BackgroundWriter::spawn);
-    let mut quarantine = wh.writer(&plsw_schemas::tables::QUARANTINE, id).await?;
+    // Each asks its table's log whether it holds the load (a few milliseconds: deltalake reads
+    // the log for it), both at once, while the reader thread starts on the file. The raw rows
+    // are encoded on a task of their own, beside the parsing.
+    let (raw, mut quarantine) = tokio::try_join!(
+        wh.writer(feed.table, id),
+        wh.writer(&plsw_schemas::tables::QUARANTINE, id)
+    )?;
+    let mut raw = raw.map(BackgroundWriter::spawn);
+    debug!(
+        file = %name,
+        open_us = opened.as_micros() as u64,
+        set_up_us = set_up.elapsed().as_micros() as u64,
+        "stream set up"
+    );
     let mut rows = RowBatcher::new(feed.table, lineage.clone());
     let mut bad = QuarantineBatcher::new(lineage);
     let bar = progress_bar(opts.progress, "{spinner} {msg} {pos} records ({per_sec})");
