@@ -226,14 +226,7 @@ impl Warehouse {
     }
 
     async fn create(&self, def: &Table, table: DeltaTable) -> Result<DeltaTable> {
-        let schema: StructType =
-            def.schema()
-                .as_ref()
-                .try_into_kernel()
-                .map_err(|e| Error::Schema {
-                    table: def.name.to_string(),
-                    message: e.to_string(),
-                })?;
+        let schema = declared_schema(def)?;
         table
             .create()
             .with_table_name(def.name)
@@ -492,6 +485,17 @@ impl LoadBook {
     }
 }
 
+/// `def`'s schema as Delta declares it: what a table is created with and checked against.
+fn declared_schema(def: &Table) -> Result<StructType> {
+    def.schema()
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| Error::Schema {
+            table: def.name.to_string(),
+            message: e.to_string(),
+        })
+}
+
 fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
     let snapshot = table.snapshot().map_err(Error::delta(def.name))?;
     let stored: Vec<String> = snapshot
@@ -513,14 +517,7 @@ fn check_schema(def: &Table, table: &DeltaTable) -> Result<()> {
     }
     // The warehouse writes its files with the schema it declares (`files.rs`), so the table's
     // column types must be those too.
-    let declared: StructType =
-        def.schema()
-            .as_ref()
-            .try_into_kernel()
-            .map_err(|e| Error::Schema {
-                table: def.name.to_string(),
-                message: e.to_string(),
-            })?;
+    let declared = declared_schema(def)?;
     for (s, d) in snapshot.schema().fields().zip(declared.fields()) {
         if s.data_type() != d.data_type() {
             return Err(Error::Schema {

@@ -36,6 +36,15 @@ const SCAN: usize = 16;
 #[derive(Debug)]
 pub(super) struct Full;
 
+/// Each entry's index, for lookups past [`SCAN`] entries.
+fn index_of(entries: &[Box<[u8]>]) -> HashMap<Box<[u8]>, u16, ahash::RandomState> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.clone(), i as u16))
+        .collect()
+}
+
 /// A coded column's row group in progress.
 pub(super) struct Coded {
     /// The dictionary: the list's codes, then any other value met, in the order met.
@@ -62,11 +71,7 @@ impl Coded {
         }
         entries.truncate(MAX_ENTRIES);
         let index = if entries.len() > SCAN {
-            entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.clone(), i as u16))
-                .collect()
+            index_of(&entries)
         } else {
             HashMap::default()
         };
@@ -135,12 +140,7 @@ impl Coded {
                 self.used.push(false);
                 let k = self.entries.len() - 1;
                 if self.entries.len() == SCAN + 1 {
-                    self.index = self
-                        .entries
-                        .iter()
-                        .enumerate()
-                        .map(|(i, e)| (e.clone(), i as u16))
-                        .collect();
+                    self.index = index_of(&self.entries);
                 } else if self.entries.len() > SCAN + 1 {
                     self.index.insert(v.into(), k as u16);
                 }

@@ -13,6 +13,7 @@ use datafusion::parquet::arrow::arrow_reader::{
 use datafusion::parquet::file::metadata::PageIndexPolicy;
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::DeltaTable;
 use plsw_schemas::tables::{self, Table};
 
 use super::*;
@@ -98,6 +99,37 @@ fn column(f: &Field, c: usize, first: usize, n: usize) -> ArrayRef {
     }
 }
 
+/// A warehouse in a directory of its own (kept while the directory lives).
+async fn warehouse() -> (tempfile::TempDir, Warehouse) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
+        .await
+        .expect("warehouse");
+    (dir, wh)
+}
+
+/// A writer of `schema` into `table`'s store, with row groups of `rows` rows and files rolled
+/// over past `target` bytes.
+fn writer(
+    table: &DeltaTable,
+    name: &'static str,
+    schema: SchemaRef,
+    props: WriterProperties,
+    rows: usize,
+    target: usize,
+) -> FileWriter {
+    FileWriter::new(
+        name,
+        schema,
+        props,
+        table.object_store(),
+        &HashMap::new(),
+        rows,
+        target,
+    )
+    .expect("writer")
+}
+
 fn read(dir: &std::path::Path, table: &str, adds: &[Add]) -> Vec<RecordBatch> {
     adds.iter()
         .flat_map(|a| {
@@ -124,10 +156,7 @@ fn stats_of(a: &Add) -> Value {
 /// back as written, with the page index a query reads.
 #[tokio::test]
 async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (dir, wh) = warehouse().await;
     for def in tables::ALL {
         let table = wh.table(def).await.expect("table");
         // The warehouse's properties, with small row groups, so that files hold several, and a
@@ -142,16 +171,14 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
             .collect();
         let input = concat_batches(&def.schema(), &batches).expect("concat");
 
-        let mut ours = FileWriter::new(
+        let mut ours = writer(
+            &table,
             def.name,
             def.schema(),
             props.clone(),
-            table.object_store(),
-            &HashMap::new(),
             1_000,
             usize::MAX,
-        )
-        .expect("writer");
+        );
         let constant: Vec<&str> = CONSTANT
             .iter()
             .copied()
@@ -200,22 +227,17 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
 /// rows add up.
 #[tokio::test]
 async fn rolls_over_to_a_new_file_past_the_target_size() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (dir, wh) = warehouse().await;
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         def.name,
         def.schema(),
         writer_properties(def),
-        table.object_store(),
-        &HashMap::new(),
         500,
         1,
-    )
-    .expect("writer");
+    );
     w.constant_columns(&["load_id", "loaded_from", "loaded_at"])
         .expect("constant");
     let input = rows(def, 0, 1_200);
@@ -243,37 +265,30 @@ async fn rolls_over_to_a_new_file_past_the_target_size() {
 /// A column declared constant that is not is refused, not written with the wrong value.
 #[tokio::test]
 async fn refuses_a_constant_column_that_changes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (_dir, wh) = warehouse().await;
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         def.name,
         def.schema(),
         writer_properties(def),
-        table.object_store(),
-        &HashMap::new(),
         500,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     // `case_id` differs from row to row.
     w.constant_columns(&["case_id"]).expect("a text column");
     let err = w.write(&rows(def, 0, 10)).await.expect_err("not constant");
     assert!(err.to_string().contains("declared constant"), "{err}");
     // Another batch with another value than the first batch's.
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         def.name,
         def.schema(),
         writer_properties(def),
-        table.object_store(),
-        &HashMap::new(),
         500,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     w.constant_columns(&["load_id"]).expect("constant");
     w.write(&rows(def, 0, 10)).await.expect("first batch");
     let other = rows(def, 10, 10);
@@ -291,16 +306,14 @@ async fn refuses_a_constant_column_that_changes() {
     let i = def.schema().index_of("loaded_from").expect("loaded_from");
     {
         let odd = Some("another file");
-        let mut w = FileWriter::new(
+        let mut w = writer(
+            &table,
             def.name,
             def.schema(),
             writer_properties(def),
-            table.object_store(),
-            &HashMap::new(),
             500,
             usize::MAX,
-        )
-        .expect("writer");
+        );
         w.constant_columns(&["loaded_from"]).expect("constant");
         w.write(&rows(def, 0, 10)).await.expect("first batch");
         let same = rows(def, 10, 10);
@@ -315,16 +328,14 @@ async fn refuses_a_constant_column_that_changes() {
     }
 
     // Booleans cannot be declared constant.
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         def.name,
         def.schema(),
         writer_properties(def),
-        table.object_store(),
-        &HashMap::new(),
         500,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     assert!(w.constant_columns(&["migrant_worker"]).is_err());
     assert!(w.constant_columns(&["loaded_at"]).is_ok());
 }
@@ -376,10 +387,7 @@ async fn refuses_a_table_whose_column_types_differ() {
 /// null is written as any column is; both read back as written, page index and all.
 #[tokio::test]
 async fn writes_optional_and_null_constant_columns() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (dir, wh) = warehouse().await;
     let table = wh.table(&tables::CASES).await.expect("table");
     let schema = Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
@@ -405,19 +413,17 @@ async fn writes_optional_and_null_constant_columns() {
         ];
         RecordBatch::try_new(schema.clone(), columns).expect("batch")
     };
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         "cases",
         schema.clone(),
         WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(300))
             .build(),
-        table.object_store(),
-        &HashMap::new(),
         300,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     w.constant_columns(&["tag", "gone", "day", "at"])
         .expect("constant");
     let batches = [batch(0, 500), batch(500, 200)];
@@ -458,16 +464,14 @@ async fn writes_optional_and_null_constant_columns() {
     }
 
     // A null in the middle of an optional constant column is refused.
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         "cases",
         schema.clone(),
         WriterProperties::builder().build(),
-        table.object_store(),
-        &HashMap::new(),
         300,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     w.constant_columns(&["tag"]).expect("constant");
     let b = batch(0, 10);
     let mut columns = b.columns().to_vec();
@@ -510,10 +514,7 @@ fn knows_a_slice_of_a_compared_array() {
 /// are the entries used.
 #[tokio::test]
 async fn writes_coded_columns() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (dir, wh) = warehouse().await;
     let table = wh.table(&tables::CASES).await.expect("table");
     let long: Vec<String> = (0..40).map(|i| format!("c{i:02}")).collect();
     let long: Vec<&str> = long.iter().map(String::as_str).collect();
@@ -559,18 +560,16 @@ async fn writes_coded_columns() {
         // file to file).
         let mut files = Vec::new();
         for target in [usize::MAX, 1] {
-            let mut w = FileWriter::new(
+            let mut w = writer(
+                &table,
                 "cases",
                 schema.clone(),
                 WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
                     .build(),
-                table.object_store(),
-                &HashMap::new(),
                 300,
                 target,
-            )
-            .expect("writer");
+            );
             w.coded_columns(&[("code", list), ("maybe", list)])
                 .expect("coded");
             for b in &batches {
@@ -628,10 +627,7 @@ async fn writes_coded_columns() {
 /// encoder halfway through a row group, and reads back as written.
 #[tokio::test]
 async fn hands_a_column_of_too_many_values_to_parquet() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wh = Warehouse::open(dir.path().to_str().expect("utf-8 path"))
-        .await
-        .expect("warehouse");
+    let (dir, wh) = warehouse().await;
     let table = wh.table(&tables::CASES).await.expect("table");
     let schema = Arc::new(Schema::new(vec![
         Field::new("code", DataType::Utf8, false),
@@ -649,18 +645,16 @@ async fn hands_a_column_of_too_many_values_to_parquet() {
         ];
         RecordBatch::try_new(schema.clone(), columns).expect("batch")
     };
-    let mut w = FileWriter::new(
+    let mut w = writer(
+        &table,
         "cases",
         schema.clone(),
         WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .build(),
-        table.object_store(),
-        &HashMap::new(),
         3_000,
         usize::MAX,
-    )
-    .expect("writer");
+    );
     w.coded_columns(&[("code", &[]), ("maybe", &["1", "2"])])
         .expect("coded");
     // 4,096 distinct codes fill the dictionary in the second row group, in the middle of the
