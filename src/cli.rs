@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use plsw_ingest::{feeds, source::Encoding, FileReport, LoadOptions, Outcome};
+use plsw_schemas::tables;
 use plsw_store::{Divisions, Warehouse};
 
 use crate::config::{self, FileConfig};
@@ -293,10 +294,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             outln!("{summary}");
             Ok(true)
         }
-        Command::Ingest { feed } => {
-            let wh = open(&location).await?;
-            ingest(&wh, feed).await
-        }
+        Command::Ingest { feed } => ingest(&location, feed).await,
         Command::Bench {
             dir,
             scales,
@@ -412,10 +410,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
             d.store(&wh).await?;
             outln!(
                 "divisions replaced: {} cities, {} counties, {} townships, {} villages",
-                d.count(&plsw_schemas::tables::CITIES),
-                d.count(&plsw_schemas::tables::COUNTIES),
-                d.count(&plsw_schemas::tables::TOWNSHIPS),
-                d.count(&plsw_schemas::tables::VILLAGES)
+                d.count(&tables::CITIES),
+                d.count(&tables::COUNTIES),
+                d.count(&tables::TOWNSHIPS),
+                d.count(&tables::VILLAGES)
             );
             Ok(true)
         }
@@ -443,7 +441,7 @@ async fn open(location: &str) -> anyhow::Result<Warehouse> {
         .with_context(|| format!("opening the warehouse at {location}"))
 }
 
-async fn ingest(wh: &Warehouse, feed: IngestFeed) -> anyhow::Result<bool> {
+async fn ingest(location: &str, feed: IngestFeed) -> anyhow::Result<bool> {
     let (feed, files, as_of) = match feed {
         IngestFeed::Hotline(f) => (&feeds::HOTLINE, f, None),
         IngestFeed::Cases(f) => (&feeds::CASES, f, None),
@@ -464,7 +462,13 @@ async fn ingest(wh: &Warehouse, feed: IngestFeed) -> anyhow::Result<bool> {
         encoding,
         progress: true,
     };
-    let reports = plsw_ingest::load_paths(wh, feed, &files.paths, &opts).await?;
+    // A load opens the tables it reads and writes, not all 17 (`Warehouse::open_with`).
+    let mut used = vec![feed.table, &tables::QUARANTINE, &tables::LOADS];
+    used.extend(tables::DIVISION_TABLES);
+    let wh = Warehouse::open_with(location, &used)
+        .await
+        .with_context(|| format!("opening the warehouse at {location}"))?;
+    let reports = plsw_ingest::load_paths(&wh, feed, &files.paths, &opts).await?;
     print_reports(feed.name, &reports);
     Ok(!reports.iter().any(FileReport::failed))
 }

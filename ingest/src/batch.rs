@@ -8,6 +8,7 @@ use datafusion::arrow::array::{
     Int64Builder, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
     TimestampMicrosecondBuilder,
 };
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
 
@@ -99,6 +100,13 @@ impl ColumnBuilder {
     }
 }
 
+/// `value` `n` times: its bytes copied by doubling and the offsets computed, rather than each
+/// value appended to a builder (a load's lineage is built so for every file).
+fn repeated(value: &str, n: usize) -> StringArray {
+    let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(value.len(), n));
+    StringArray::new(offsets, Buffer::from(value.repeat(n).into_bytes()), None)
+}
+
 /// Builds batches of a raw table: the feed's columns, then `as_of` and lineage.
 pub(crate) struct RowBatcher {
     table: &'static Table,
@@ -123,12 +131,8 @@ impl Constant {
     fn new(l: &Lineage, n: usize) -> Constant {
         Constant {
             as_of: Arc::new(Date32Array::from(vec![l.as_of; n])),
-            load_id: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                &l.load_id, n,
-            ))),
-            source: Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                &l.source, n,
-            ))),
+            load_id: Arc::new(repeated(&l.load_id, n)),
+            source: Arc::new(repeated(&l.source, n)),
             loaded_at: Arc::new(
                 TimestampMicrosecondArray::from(vec![l.loaded_at; n]).with_timezone("UTC"),
             ),
@@ -231,15 +235,9 @@ impl QuarantineBatcher {
         let l = &self.lineage;
         let n = self.records.len();
         let arrays: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                &l.load_id, n,
-            ))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                l.feed, n,
-            ))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                &l.source, n,
-            ))),
+            Arc::new(repeated(&l.load_id, n)),
+            Arc::new(repeated(l.feed, n)),
+            Arc::new(repeated(&l.source, n)),
             Arc::new(Int64Array::from(std::mem::take(&mut self.records))),
             Arc::new(self.reasons.finish()),
             Arc::new(self.messages.finish()),

@@ -5,6 +5,7 @@
 //! cross-field rules in a `check` function.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use plsw_schemas::codes;
 use plsw_schemas::tables::{self, Kind, Table};
@@ -210,6 +211,7 @@ impl Feed {
                             );
                             (at, *value)
                         }),
+                    last_code: RefCell::default(),
                 })
                 .collect(),
         }
@@ -257,7 +259,7 @@ impl Feed {
             let v = match col.kind {
                 Kind::Text | Kind::DivisionCode => Value::Text(Cow::Borrowed(text)),
                 Kind::Float => unreachable!("feeds deliver no computed columns"),
-                Kind::Code(list) => match (list.parse(text), lenient) {
+                Kind::Code(list) => match (rule.code(list, text), lenient) {
                     (Some(code), _) => Value::Text(Cow::Borrowed(code)),
                     (None, Some(default)) => {
                         row.warnings += 1;
@@ -333,8 +335,25 @@ pub struct Plan {
 struct ColumnRule {
     /// The default of a lenient code column.
     lenient: Option<&'static str>,
+    /// A code column's last text and what it parsed to: a file's code column mostly repeats a
+    /// few values (a legal-aid file says 法律援助 in every record), and parsing a label compares
+    /// it with every code and label of the list.
+    last_code: RefCell<(String, Option<&'static str>)>,
     /// The column is ignored unless the column at this position holds this value.
     ignored_unless: Option<(usize, &'static str)>,
+}
+
+impl ColumnRule {
+    /// `list.parse(text)`, remembering the last text parsed.
+    fn code(&self, list: &codes::CodeList, text: &str) -> Option<&'static str> {
+        let mut last = self.last_code.borrow_mut();
+        if last.0 != text {
+            last.0.clear();
+            last.0.push_str(text);
+            last.1 = list.parse(text);
+        }
+        last.1
+    }
 }
 
 fn codes_of(list: &codes::CodeList) -> String {

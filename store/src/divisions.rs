@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
 use datafusion::arrow::compute::concat;
@@ -40,17 +40,28 @@ const BUILTIN: [(&str, &str); 4] = [
 /// strings), with the code sets every check asks.
 #[derive(Debug, Clone)]
 pub struct Divisions {
-    /// Cities, counties, townships and villages, in [`tables::DIVISION_TABLES`]' order.
-    levels: [RecordBatch; 4],
+    /// Cities and counties, in [`tables::DIVISION_TABLES`]' order.
+    upper: [RecordBatch; 2],
     city_codes: HashSet<String>,
     county_city: HashMap<String, String>,
-    /// The 9- and 12-digit codes as numbers (52k villages: a word each instead of a string).
-    township_codes: CodeSet,
-    village_codes: CodeSet,
     /// The city and county codes again, as bits: every record of a file is checked against
     /// them, and a bit costs less than hashing a string.
     city_bits: CodeBits,
     county_bits: CodeBits,
+    /// Townships and villages: set when the divisions are made, except the built-in ones,
+    /// which are parsed when first asked for (shared by the clones). A load of calls or cases
+    /// checks only cities and counties, and parsing 55k townships and villages was a fifth of
+    /// its start (docs/benchmarks.md).
+    lower: Arc<OnceLock<Lower>>,
+}
+
+/// Townships and villages.
+#[derive(Debug)]
+struct Lower {
+    levels: [RecordBatch; 2],
+    /// The 9- and 12-digit codes as numbers (52k villages: a word each instead of a string).
+    township_codes: CodeSet,
+    village_codes: CodeSet,
 }
 
 /// A set of 6-digit codes as one bit per possible code (125 KiB).
@@ -115,15 +126,79 @@ fn code_number(code: &str, len: usize) -> Option<u64> {
     })
 }
 
-impl Divisions {
-    /// The divisions shipped with plsw (`seeds/divisions/`).
-    pub fn builtin() -> Divisions {
-        let mut levels = Vec::new();
-        for (name, text) in BUILTIN {
-            let def = tables::by_name(name).expect("division table");
-            levels.push(parse(def, text, Path::new(name)).expect("the built-in seeds parse"));
+impl Lower {
+    /// Townships and villages, checked: each code once and of its level's digits, and every
+    /// parent (a county of `county_city`, a township) exists.
+    fn of(
+        townships: RecordBatch,
+        villages: RecordBatch,
+        county_city: &HashMap<String, String>,
+    ) -> std::result::Result<Lower, String> {
+        for (township, county) in col(&townships, 0).zip(col(&townships, 2)) {
+            if !county_city.contains_key(county) {
+                return Err(format!("township {township} names unknown county {county}"));
+            }
         }
-        Self::from_levels(levels).expect("the built-in seeds are consistent")
+        // Each code once: a level read from the warehouse is checked as one read from files.
+        let numbers = |level: &RecordBatch, len: usize, name: &str| {
+            let mut set = CodeSet::default();
+            set.reserve(level.num_rows());
+            for c in col(level, 0) {
+                let n = code_number(c, len)
+                    .ok_or_else(|| format!("{name} code {c:?} is not {len} digits"))?;
+                if !set.insert(n) {
+                    return Err(format!("{name} code {c} twice"));
+                }
+            }
+            Ok::<_, String>(set)
+        };
+        let township_codes = numbers(&townships, 9, "township")?;
+        for (village, township) in col(&villages, 0).zip(col(&villages, 2)) {
+            if !code_number(township, 9).is_some_and(|n| township_codes.contains(&n)) {
+                return Err(format!(
+                    "village {village} names unknown township {township}"
+                ));
+            }
+        }
+        let village_codes = numbers(&villages, 12, "village")?;
+        Ok(Lower {
+            levels: [townships, villages],
+            township_codes,
+            village_codes,
+        })
+    }
+}
+
+/// The texts of column `c` of a level.
+fn col(level: &RecordBatch, c: usize) -> impl Iterator<Item = &str> + '_ {
+    level
+        .column(c)
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.unwrap_or(""))
+}
+
+/// One level of the built-in divisions, parsed.
+fn parse_builtin(&(name, text): &(&str, &str)) -> RecordBatch {
+    let def = tables::by_name(name).expect("division table");
+    parse(def, text, Path::new(name)).expect("the built-in seeds parse")
+}
+
+impl Divisions {
+    /// The divisions shipped with plsw (`seeds/divisions/`): their townships and villages are
+    /// parsed when first asked for.
+    pub fn builtin() -> Divisions {
+        let [cities, counties] = [&BUILTIN[0], &BUILTIN[1]].map(parse_builtin);
+        Self::upper([cities, counties], Arc::default()).expect("the built-in seeds are consistent")
+    }
+
+    /// Townships and villages: the built-in ones parsed and checked the first time.
+    fn lower(&self) -> &Lower {
+        self.lower.get_or_init(|| {
+            let [townships, villages] = [&BUILTIN[2], &BUILTIN[3]].map(parse_builtin);
+            Lower::of(townships, villages, &self.county_city)
+                .expect("the built-in seeds are consistent")
+        })
     }
 
     /// Reads `cities.csv`, `counties.csv`, `townships.csv` and `villages.csv` from a directory.
@@ -247,10 +322,21 @@ impl Divisions {
     /// village codes have their level's digits (a file's codes of every level are checked for
     /// them as it is parsed), and every parent exists.
     fn from_levels(levels: Vec<RecordBatch>) -> std::result::Result<Divisions, String> {
-        let levels: [RecordBatch; 4] = levels
+        let [cities, counties, townships, villages]: [RecordBatch; 4] = levels
             .try_into()
             .map_err(|_| "four levels of divisions".to_string())?;
-        let col = |level: usize, c: usize| levels[level].column(c).as_string::<i32>();
+        let d = Self::upper([cities, counties], Arc::default())?;
+        let lower = Lower::of(townships, villages, &d.county_city)?;
+        d.lower.set(lower).expect("a new cell");
+        Ok(d)
+    }
+
+    /// Divisions from their cities and counties, checked, and `lower` (set or not).
+    fn upper(
+        upper: [RecordBatch; 2],
+        lower: Arc<OnceLock<Lower>>,
+    ) -> std::result::Result<Divisions, String> {
+        let col = |level: usize, c: usize| upper[level].column(c).as_string::<i32>();
         let mut city_codes = HashSet::new();
         for city in col(0, 0).iter().map(|c| c.unwrap_or("")) {
             if !city_codes.insert(city.to_string()) {
@@ -270,46 +356,15 @@ impl Divisions {
                 return Err(format!("county code {county} twice"));
             }
         }
-        for (township, county) in col(2, 0).iter().zip(col(2, 2).iter()) {
-            let (township, county) = (township.unwrap_or(""), county.unwrap_or(""));
-            if !county_city.contains_key(county) {
-                return Err(format!("township {township} names unknown county {county}"));
-            }
-        }
-        // Each code once: a level read from the warehouse is checked as one read from files.
-        let numbers = |codes: &StringArray, len: usize, level: &str| {
-            let mut set = CodeSet::default();
-            set.reserve(codes.len());
-            for c in codes.iter() {
-                let c = c.unwrap_or("");
-                let n = code_number(c, len)
-                    .ok_or_else(|| format!("{level} code {c:?} is not {len} digits"))?;
-                if !set.insert(n) {
-                    return Err(format!("{level} code {c} twice"));
-                }
-            }
-            Ok::<_, String>(set)
-        };
-        let township_codes = numbers(col(2, 0), 9, "township")?;
-        for (village, township) in col(3, 0).iter().zip(col(3, 2).iter()) {
-            let (village, township) = (village.unwrap_or(""), township.unwrap_or(""));
-            if !code_number(township, 9).is_some_and(|n| township_codes.contains(&n)) {
-                return Err(format!(
-                    "village {village} names unknown township {township}"
-                ));
-            }
-        }
-        let village_codes = numbers(col(3, 0), 12, "village")?;
         let city_bits = CodeBits::of(city_codes.iter());
         let county_bits = CodeBits::of(county_city.keys());
         Ok(Divisions {
-            levels,
+            upper,
             city_codes,
             county_city,
-            township_codes,
-            village_codes,
             city_bits,
             county_bits,
+            lower,
         })
     }
 
@@ -321,14 +376,22 @@ impl Divisions {
             .expect("a division table")
     }
 
+    /// One level's batch.
+    fn level_batch(&self, def: &Table) -> &RecordBatch {
+        match Self::level(def) {
+            l @ (0 | 1) => &self.upper[l],
+            l => &self.lower().levels[l - 2],
+        }
+    }
+
     /// How many divisions one level (a table of [`tables::DIVISION_TABLES`]) holds.
     pub fn count(&self, def: &Table) -> usize {
-        self.levels[Self::level(def)].num_rows()
+        self.level_batch(def).num_rows()
     }
 
     /// The codes of one level, in the order of its rows.
     pub fn codes(&self, def: &Table) -> impl Iterator<Item = &str> + '_ {
-        self.levels[Self::level(def)]
+        self.level_batch(def)
             .column(0)
             .as_string::<i32>()
             .iter()
@@ -338,7 +401,7 @@ impl Divisions {
     /// The rows of one level, each as its table's columns in order (a copy: for the generator
     /// and for tests, not for checks).
     pub fn rows(&self, def: &Table) -> Vec<Vec<String>> {
-        let batch = &self.levels[Self::level(def)];
+        let batch = self.level_batch(def);
         let columns: Vec<&StringArray> = batch
             .columns()
             .iter()
@@ -374,11 +437,11 @@ impl Divisions {
     }
 
     pub fn is_township(&self, code: &str) -> bool {
-        code_number(code, 9).is_some_and(|n| self.township_codes.contains(&n))
+        code_number(code, 9).is_some_and(|n| self.lower().township_codes.contains(&n))
     }
 
     pub fn is_village(&self, code: &str) -> bool {
-        code_number(code, 12).is_some_and(|n| self.village_codes.contains(&n))
+        code_number(code, 12).is_some_and(|n| self.lower().village_codes.contains(&n))
     }
 
     /// A 6-, 9- or 12-digit code of a city, county, township or village of the set.
@@ -393,7 +456,7 @@ impl Divisions {
 
     /// The rows of one level as a record batch of its table.
     pub fn batch(&self, def: &Table) -> RecordBatch {
-        self.levels[Self::level(def)].clone()
+        self.level_batch(def).clone()
     }
 }
 
@@ -494,6 +557,35 @@ fn for_each_record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The built-in townships and villages are parsed when first asked for, once for a
+    /// divisions value and its clones, and a set made from files or rows holds them at once.
+    #[test]
+    fn builtin_parses_townships_and_villages_when_first_asked_for() {
+        let d = Divisions::builtin();
+        assert!(d.is_county("410122") && d.is_city("410100"));
+        assert_eq!(d.count(&tables::COUNTIES), 181);
+        assert!(
+            d.lower.get().is_none(),
+            "cities and counties need no townships"
+        );
+        let clone = d.clone();
+        assert!(clone.is_village("410102001002"));
+        assert!(!clone.is_village("410102001999"));
+        assert!(d.lower.get().is_some(), "the clones share the parse");
+        assert!(d.is_township("410102001"));
+
+        let rows = |def: &Table| d.rows(def);
+        let made = Divisions::from_rows(
+            rows(&tables::CITIES),
+            rows(&tables::COUNTIES),
+            rows(&tables::TOWNSHIPS),
+            rows(&tables::VILLAGES),
+        )
+        .expect("consistent");
+        assert!(made.lower.get().is_some());
+        assert_eq!(made.count(&tables::VILLAGES), 52378);
+    }
 
     #[test]
     fn builtin_holds_the_real_divisions() {

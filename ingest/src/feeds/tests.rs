@@ -182,7 +182,12 @@ fn a_row_reused_across_records_holds_only_the_last_record() {
         case(&[(1, "公证"), (5, "调解成功"), (7, "12.5")]),
         case(&[(0, "豫0122民调2025002"), (3, "2025-04-01"), (4, "")]),
         case(&[(1, "仲裁")]),
+        // The same code column text again: remembered, as accepted or as rejected.
+        case(&[(1, "仲裁"), (0, "豫0122民调2025003")]),
         case(&[(1, "legal_aid"), (6, "是")]),
+        case(&[(1, "legal_aid"), (6, "否")]),
+        case(&[(1, "LEGAL_AID")]),
+        case(&[]),
     ];
     for values in &records {
         let fresh = run(&CASES, values);

@@ -36,13 +36,50 @@ const SCAN: usize = 16;
 #[derive(Debug)]
 pub(super) struct Full;
 
-/// Each entry's index, for lookups past [`SCAN`] entries.
-fn index_of(entries: &[Box<[u8]>]) -> HashMap<Box<[u8]>, u16, ahash::RandomState> {
-    entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.clone(), i as u16))
-        .collect()
+/// Each entry's index, for lookups past [`SCAN`] entries (keyed at random, as the values come
+/// from files). A value of up to 7 bytes (a division code, most codes) is keyed by its bytes
+/// packed in one word, so that a lookup hashes and compares an integer: hashing the bytes and
+/// comparing them with `memcmp` was most of a coded column's cost.
+#[derive(Default)]
+struct Index {
+    short: HashMap<u64, u16, ahash::RandomState>,
+    long: HashMap<Box<[u8]>, u16, ahash::RandomState>,
+}
+
+/// A value of up to 7 bytes as a word: its bytes, and its length in the last byte (so that
+/// values ending in zero bytes stay apart).
+fn packed(v: &[u8]) -> Option<u64> {
+    if v.len() > 7 {
+        return None;
+    }
+    let mut word = [0u8; 8];
+    word[..v.len()].copy_from_slice(v);
+    word[7] = v.len() as u8;
+    Some(u64::from_le_bytes(word))
+}
+
+impl Index {
+    fn of(entries: &[Box<[u8]>]) -> Index {
+        let mut index = Index::default();
+        for (k, e) in entries.iter().enumerate() {
+            index.insert(e, k as u16);
+        }
+        index
+    }
+
+    fn insert(&mut self, v: &[u8], k: u16) {
+        match packed(v) {
+            Some(word) => self.short.insert(word, k),
+            None => self.long.insert(v.into(), k),
+        };
+    }
+
+    fn get(&self, v: &[u8]) -> Option<u16> {
+        match packed(v) {
+            Some(word) => self.short.get(&word).copied(),
+            None => self.long.get(v).copied(),
+        }
+    }
 }
 
 /// A coded column's row group in progress.
@@ -50,7 +87,10 @@ pub(super) struct Coded {
     /// The dictionary: the list's codes, then any other value met, in the order met.
     entries: Vec<Box<[u8]>>,
     /// Each entry's index, once there are more than [`SCAN`].
-    index: HashMap<Box<[u8]>, u16, ahash::RandomState>,
+    index: Index,
+    /// The entry found last, compared first when looking by scan (a file of one case type
+    /// has one value in its `case_type`).
+    last: usize,
     /// The dictionary index of each value that is not null, in row order.
     keys: Vec<u16>,
     /// Per row, whether it has a value (kept only for an optional column).
@@ -71,12 +111,13 @@ impl Coded {
         }
         entries.truncate(MAX_ENTRIES);
         let index = if entries.len() > SCAN {
-            index_of(&entries)
+            Index::of(&entries)
         } else {
-            HashMap::default()
+            Index::default()
         };
         Coded {
             index,
+            last: 0,
             used: vec![false; entries.len()],
             entries,
             keys: Vec::new(),
@@ -129,9 +170,13 @@ impl Coded {
 
     fn key(&mut self, v: &[u8]) -> Result<u16, Full> {
         let found = if self.entries.len() <= SCAN {
-            self.entries.iter().position(|e| **e == *v)
+            if self.entries.get(self.last).is_some_and(|e| **e == *v) {
+                Some(self.last)
+            } else {
+                self.entries.iter().position(|e| **e == *v)
+            }
         } else {
-            self.index.get(v).map(|k| usize::from(*k))
+            self.index.get(v).map(usize::from)
         };
         let k = match found {
             Some(k) => k,
@@ -140,14 +185,15 @@ impl Coded {
                 self.used.push(false);
                 let k = self.entries.len() - 1;
                 if self.entries.len() == SCAN + 1 {
-                    self.index = index_of(&self.entries);
+                    self.index = Index::of(&self.entries);
                 } else if self.entries.len() > SCAN + 1 {
-                    self.index.insert(v.into(), k as u16);
+                    self.index.insert(v, k as u16);
                 }
                 k
             }
             None => return Err(Full),
         };
+        self.last = k;
         self.used[k] = true;
         Ok(k as u16)
     }
@@ -251,5 +297,44 @@ impl Coded {
         self.nulls = 0;
         self.rows = 0;
         Ok(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values that a word could confuse (a shorter one padded with zeros, the empty one, one of
+    /// 7 and one of 8 bytes sharing a start) each get their own entry, past the scan as in it.
+    #[test]
+    fn tells_values_apart_that_a_word_could_confuse() {
+        let tricky: [&[u8]; 8] = [
+            b"",
+            b"\0",
+            b"41",
+            b"41\0",
+            b"41\0\0\0\0\0",
+            b"4101000",
+            b"41010000",
+            b"410100001",
+        ];
+        for filler in [0, SCAN] {
+            let fill: Vec<String> = (0..filler).map(|i| format!("f{i}")).collect();
+            let codes: Vec<&str> = fill.iter().map(String::as_str).collect();
+            let mut coded = Coded::new(&codes, false);
+            let keys: Vec<u16> = tricky.iter().map(|v| coded.key(v).expect("room")).collect();
+            let mut distinct = keys.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), tricky.len(), "{filler} fillers: {keys:?}");
+            // Asked again (in another order), each value finds its own entry.
+            for (v, k) in tricky.iter().zip(&keys).rev() {
+                assert_eq!(coded.key(v).expect("room"), *k);
+                assert_eq!(&*coded.entries[usize::from(*k)], *v);
+            }
+        }
+        assert_eq!(packed(b"41"), packed(b"41"));
+        assert_ne!(packed(b"41"), packed(b"41\0"));
+        assert_eq!(packed(b"41010000"), None);
     }
 }
