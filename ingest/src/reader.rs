@@ -23,24 +23,53 @@ pub(crate) struct RawRecord {
     pub(crate) fields: Fields,
 }
 
-/// A record's fields: their text back to back, checked as UTF-8 once for the whole record (and
-/// that each field ends on a character boundary), and where each ends. (csv's `StringRecord`
-/// checks each field on its own, which cost more than splitting the record.)
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// A record's fields: their text back to back, or the record's line with its commas (a record
+/// split straight from its line: one copy of the line instead of one per field), checked as
+/// UTF-8 once for the whole record (and that each field ends on a character boundary), and where
+/// each ends. (csv's `StringRecord` checks each field on its own, which cost more than
+/// splitting the record.)
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Fields {
     text: String,
     ends: Vec<usize>,
+    /// Whether each field after the first starts one byte (its comma) after the one before.
+    separated: bool,
 }
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl Fields {
     pub(crate) fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
+        self.separated = false;
     }
 
+    /// Adds a field after the others (of fields back to back: not after [`Fields::set_line`]).
     pub(crate) fn push_field(&mut self, field: &str) {
+        debug_assert!(!self.separated, "a field pushed after a line's");
         self.text.push_str(field);
         self.ends.push(self.text.len());
+    }
+
+    /// The fields of `line`, a record without quotes: split at every comma.
+    fn set_line(&mut self, line: &str) {
+        self.clear();
+        self.separated = true;
+        self.text.push_str(line);
+        // A byte loop: fields are a few bytes long, too short for a vector search to pay off.
+        for (at, b) in line.bytes().enumerate() {
+            if b == b',' {
+                self.ends.push(at);
+            }
+        }
+        self.ends.push(line.len());
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -49,9 +78,12 @@ impl Fields {
 
     pub(crate) fn get(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        // Every end is a character boundary: the splitter checks them, and pushed fields are
-        // text of their own.
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] + usize::from(self.separated),
+        };
+        // Every end is a character boundary: the splitter checks them, a comma is a byte of
+        // its own, and pushed fields are text of their own.
         self.text.get(start..end)
     }
 
@@ -252,16 +284,7 @@ impl CsvSplitter {
             }
         };
         // A comma is one byte of its own in UTF-8: every field ends on a character boundary.
-        fields.clear();
-        // A byte loop: fields are a few bytes long, too short for a vector search to pay off.
-        let mut from = 0;
-        for (at, b) in line.iter().enumerate() {
-            if *b == b',' {
-                fields.push_field(&text[from..at]);
-                from = at + 1;
-            }
-        }
-        fields.push_field(&text[from..]);
+        fields.set_line(text);
         self.pos += start + end + 1;
         self.records += 1;
         Some(Ok(true))

@@ -38,24 +38,89 @@ pub(super) struct Full;
 
 /// Each entry's index, for lookups past [`SCAN`] entries (keyed at random, as the values come
 /// from files). A value of up to 7 bytes (a division code, most codes) is keyed by its bytes
-/// packed in one word, so that a lookup hashes and compares an integer: hashing the bytes and
-/// comparing them with `memcmp` was most of a coded column's cost.
+/// packed in one word ([`Words`]); a longer one by its bytes.
 #[derive(Default)]
 struct Index {
-    short: HashMap<u64, u16, ahash::RandomState>,
+    short: Words,
     long: HashMap<Box<[u8]>, u16, ahash::RandomState>,
 }
 
 /// A value of up to 7 bytes as a word: its bytes, and its length in the last byte (so that
-/// values ending in zero bytes stay apart).
+/// values ending in zero bytes stay apart). Never [`EMPTY`]: the last byte is at most 7.
 fn packed(v: &[u8]) -> Option<u64> {
     if v.len() > 7 {
         return None;
     }
-    let mut word = [0u8; 8];
-    word[..v.len()].copy_from_slice(v);
-    word[7] = v.len() as u8;
-    Some(u64::from_le_bytes(word))
+    let bytes = v
+        .iter()
+        .enumerate()
+        .fold(0u64, |w, (i, b)| w | u64::from(*b) << (8 * i));
+    Some(bytes | (v.len() as u64) << 56)
+}
+
+/// An empty slot of [`Words`].
+const EMPTY: u64 = u64::MAX;
+
+/// Words and their entries' indices in one open-addressed table (linear probing, at most half
+/// full): a lookup is a multiplication, a load and a comparison, where a hash map hashed the
+/// value and probed in groups (a year of cases looks 3 M county codes up). The multiplier is
+/// drawn at random for each table, so that no file can choose codes that collide.
+struct Words {
+    slots: Vec<(u64, u16)>,
+    /// 64 less the log2 of the slots: a product's top bits pick the slot.
+    shift: u32,
+    multiplier: u64,
+    len: usize,
+}
+
+impl Default for Words {
+    fn default() -> Self {
+        let multiplier = ahash::RandomState::new().hash_one(0x5eed_u64) | 1;
+        Words {
+            slots: vec![(EMPTY, 0); 64],
+            shift: 64 - 6,
+            multiplier,
+            len: 0,
+        }
+    }
+}
+
+impl Words {
+    fn slot(&self, word: u64) -> usize {
+        (word.wrapping_mul(self.multiplier) >> self.shift) as usize
+    }
+
+    fn get(&self, word: u64) -> Option<u16> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(word);
+        loop {
+            match self.slots[i] {
+                (w, k) if w == word => return Some(k),
+                (EMPTY, _) => return None,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Adds a word that is not in the table yet.
+    fn insert(&mut self, word: u64, k: u16) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let grown = vec![(EMPTY, 0); self.slots.len() * 2];
+            let old = std::mem::replace(&mut self.slots, grown);
+            self.shift -= 1;
+            self.len = 0;
+            for (w, k) in old.into_iter().filter(|(w, _)| *w != EMPTY) {
+                self.insert(w, k);
+            }
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(word);
+        while self.slots[i].0 != EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = (word, k);
+        self.len += 1;
+    }
 }
 
 impl Index {
@@ -67,16 +132,19 @@ impl Index {
         index
     }
 
+    /// Adds a value that is not in the index yet.
     fn insert(&mut self, v: &[u8], k: u16) {
         match packed(v) {
             Some(word) => self.short.insert(word, k),
-            None => self.long.insert(v.into(), k),
-        };
+            None => {
+                self.long.insert(v.into(), k);
+            }
+        }
     }
 
     fn get(&self, v: &[u8]) -> Option<u16> {
         match packed(v) {
-            Some(word) => self.short.get(&word).copied(),
+            Some(word) => self.short.get(word),
             None => self.long.get(v).copied(),
         }
     }
@@ -334,7 +402,26 @@ mod tests {
             }
         }
         assert_eq!(packed(b"41"), packed(b"41"));
+        assert_ne!(packed(b""), Some(EMPTY));
+        assert_ne!(packed(b"\xff\xff\xff\xff\xff\xff\xff"), Some(EMPTY));
         assert_ne!(packed(b"41"), packed(b"41\0"));
         assert_eq!(packed(b"41010000"), None);
+    }
+
+    /// The open-addressed table finds every word it holds as it grows, and no other.
+    #[test]
+    fn words_find_what_they_hold_as_they_grow() {
+        let mut words = Words::default();
+        let word = |i: u32| packed(format!("{:06}", 410000 + i * 7).as_bytes()).expect("short");
+        for i in 0..4096 {
+            assert_eq!(words.get(word(i)), None);
+            words.insert(word(i), i as u16);
+        }
+        assert_eq!(words.slots.len(), 8192, "at most half full");
+        for i in 0..4096 {
+            assert_eq!(words.get(word(i)), Some(i as u16), "{i}");
+        }
+        assert_eq!(words.get(word(5000)), None);
+        assert_eq!(words.get(packed(b"").expect("short")), None);
     }
 }
