@@ -212,6 +212,7 @@ impl Feed {
                             (at, *value)
                         }),
                     last_code: RefCell::default(),
+                    last_date: RefCell::default(),
                 })
                 .collect(),
         }
@@ -279,7 +280,7 @@ impl Feed {
                     bad("bad_boolean", "a boolean (true/false, 1/0, 是/否, Y/N)")
                 })?),
                 Kind::Date => Value::Date(
-                    parse::date(text)
+                    rule.date(text)
                         .ok_or_else(|| bad("bad_date", "a date (YYYY-MM-DD or YYYY/M/D)"))?,
                 ),
                 Kind::Timestamp => Value::Ts(parse::local_timestamp(text).ok_or_else(|| {
@@ -339,6 +340,9 @@ struct ColumnRule {
     /// few values (a legal-aid file says 法律援助 in every record), and parsing a label compares
     /// it with every code and label of the list.
     last_code: RefCell<(String, Option<&'static str>)>,
+    /// A date column's last text and its day: a file's dates repeat (a month's cases were
+    /// accepted on some thirty days).
+    last_date: RefCell<(String, Option<i32>)>,
     /// The column is ignored unless the column at this position holds this value.
     ignored_unless: Option<(usize, &'static str)>,
 }
@@ -351,6 +355,17 @@ impl ColumnRule {
             last.0.clear();
             last.0.push_str(text);
             last.1 = list.parse(text);
+        }
+        last.1
+    }
+
+    /// `parse::date(text)`, remembering the last text parsed.
+    fn date(&self, text: &str) -> Option<i32> {
+        let mut last = self.last_date.borrow_mut();
+        if last.0 != text {
+            last.0.clear();
+            last.0.push_str(text);
+            last.1 = parse::date(text);
         }
         last.1
     }

@@ -145,6 +145,12 @@ pub fn local_day(micros: i64) -> i32 {
 
 /// `true/false`, `1/0`, `是/否`, `Y/N` in any case; empty is false.
 pub fn boolean(text: &str) -> Option<bool> {
+    // The exports' own words first, compared whole.
+    match text {
+        "否" => return Some(false),
+        "是" => return Some(true),
+        _ => {}
+    }
     let t = trim(text);
     let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(t));
     if is(&["", "false", "0", "否", "n"]) {

@@ -188,6 +188,13 @@ fn a_row_reused_across_records_holds_only_the_last_record() {
         case(&[(1, "legal_aid"), (6, "否")]),
         case(&[(1, "LEGAL_AID")]),
         case(&[]),
+        // Dates remembered too, as read or as refused.
+        case(&[(3, "2025-02-30")]),
+        case(&[(3, "2025-02-30"), (0, "豫0122民调2025004")]),
+        case(&[(3, "2025/3/1"), (4, "")]),
+        case(&[(3, "2025/3/1"), (4, "2025-03-01")]),
+        case(&[(6, "否")]),
+        case(&[(6, "N")]),
     ];
     for values in &records {
         let fresh = run(&CASES, values);
