@@ -17,6 +17,7 @@ mod error;
 mod files;
 mod states;
 mod store;
+mod txns;
 
 pub use catalog::{
     register_all, register_all_with, sql_text, without_metadata, Access, CURRENT_SUFFIX,

@@ -1,6 +1,6 @@
 //! Opening the warehouse location, creating and writing its Delta tables, and the `loads` marker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
@@ -40,6 +40,9 @@ const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
 /// The columns holding one value in every row of a load: its lineage (and a snapshot's date).
 const LOAD_CONSTANTS: &[&str] = &["as_of", "feed", "load_id", "loaded_from", "loaded_at"];
 
+/// The loads a table's log holds, and the table's version they were read at.
+type Loaded = (u64, Arc<HashSet<String>>);
+
 /// A warehouse location: a local directory or an object-store URL.
 ///
 /// Table handles are cached and brought up to date incrementally, so a command that loads
@@ -49,6 +52,8 @@ pub struct Warehouse {
     url: Url,
     storage_options: HashMap<String, String>,
     cache: Arc<Mutex<HashMap<&'static str, DeltaTable>>>,
+    /// The loads each table's log holds, at the version they were read at ([`crate::txns`]).
+    loaded: Arc<Mutex<HashMap<&'static str, Loaded>>>,
     /// Versions to read instead of the latest ([`Warehouse::at`]); such a warehouse is read-only.
     pin: Option<Arc<HashMap<String, i64>>>,
     /// Whether `_current` views read the current states kept on disk (`states`).
@@ -75,6 +80,7 @@ impl Warehouse {
             url,
             storage_options: HashMap::new(),
             cache: Arc::default(),
+            loaded: Arc::default(),
             pin: None,
             states: true,
         };
@@ -120,6 +126,7 @@ impl Warehouse {
             url: self.url.clone(),
             storage_options: self.storage_options.clone(),
             cache: Arc::default(),
+            loaded: Arc::default(),
             pin: Some(Arc::new(
                 versions.iter().map(|(t, v)| (t.to_string(), *v)).collect(),
             )),
@@ -182,6 +189,26 @@ impl Warehouse {
             .expect("table cache")
             .insert(def.name, table.clone());
         Ok(table)
+    }
+
+    /// The loads `table`'s log holds (its Delta transactions' ids), read once for each version
+    /// of the table this process sees; `None` when the log's shape leaves it to the kernel.
+    async fn loaded_in(
+        &self,
+        def: &'static Table,
+        table: &DeltaTable,
+    ) -> Option<Arc<HashSet<String>>> {
+        let version = table.version()?;
+        let known = self.loaded.lock().expect("loaded").get(def.name).cloned();
+        if let Some((_, ids)) = known.filter(|(v, _)| *v == version) {
+            return Some(ids);
+        }
+        let ids = Arc::new(crate::txns::app_ids(table).await?);
+        self.loaded
+            .lock()
+            .expect("loaded")
+            .insert(def.name, (version, ids.clone()));
+        Some(ids)
     }
 
     /// `def` as this process last saw it (see [`Warehouse::writer`]), opened if it never was.
@@ -274,13 +301,18 @@ impl Warehouse {
     pub async fn writer(&self, def: &'static Table, load_id: &str) -> Result<Option<TableWriter>> {
         self.writable(def.name)?;
         let table = self.table_as_seen(def).await?;
-        let done = table
-            .snapshot()
-            .map_err(Error::delta(def.name))?
-            .transaction_version(table.log_store().as_ref(), load_id)
-            .await
-            .map_err(Error::delta(def.name))?;
-        if done.is_some() {
+        let done = match self.loaded_in(def, &table).await {
+            Some(loaded) => loaded.contains(load_id),
+            // A log in a shape not read by `txns`: the kernel, for this id.
+            None => table
+                .snapshot()
+                .map_err(Error::delta(def.name))?
+                .transaction_version(table.log_store().as_ref(), load_id)
+                .await
+                .map_err(Error::delta(def.name))?
+                .is_some(),
+        };
+        if done {
             return Ok(None);
         }
         // Every row a load writes carries the load's lineage: those columns are written as a
