@@ -296,7 +296,7 @@ impl Warehouse {
     ///
     /// The table's log is asked as this process last saw it (opened, or as its own last commit
     /// left it), not listed again: a warehouse has one writer at a time (docs/ingest.md), so no
-    /// other process commits meanwhile, and listing the log again for every file was a third of
+    /// other process commits meanwhile, and listing the log again for every file was a fifth of
     /// the cost of loading a small daily file. The commit lists it again before it commits.
     pub async fn writer(&self, def: &'static Table, load_id: &str) -> Result<Option<TableWriter>> {
         self.writable(def.name)?;

@@ -90,12 +90,15 @@ fn plan(l: &Listing, version: u64) -> Option<(Option<u64>, Vec<u64>)> {
 /// The application ids of the `txn` actions in one commit file (newline-delimited JSON).
 fn commit_ids(bytes: &[u8], ids: &mut HashSet<String>) -> Option<()> {
     for line in bytes.split(|b| *b == b'\n') {
-        // Only a `txn` action's line is parsed; `add` lines are most of a commit.
-        if !line.starts_with(b"{\"txn\"") {
+        // Only a line that names `txn` is parsed (`add` lines are most of a commit), whatever
+        // the writer's spacing; a `txn` inside another action is not one.
+        if !line.windows(5).any(|w| w == b"\"txn\"") {
             continue;
         }
         let action: serde_json::Value = serde_json::from_slice(line).ok()?;
-        ids.insert(action["txn"]["appId"].as_str()?.to_string());
+        if let Some(txn) = action.get("txn") {
+            ids.insert(txn.get("appId")?.as_str()?.to_string());
+        }
     }
     Some(())
 }

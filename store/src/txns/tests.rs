@@ -43,11 +43,16 @@ fn reads_a_commits_transactions_only() {
         r#"{"add":{"path":"p.parquet","txn":"not an action"}}"#,
         "\n",
         r#"{"txn":{"appId":"b2","version":1}}"#,
+        "\n",
+        r#"{ "txn" : { "version": 1, "appId": "c3" } }"#,
+        "\n",
+        r#"{"add":{"path":"\"txn\".parquet"}}"#,
         "\n"
     );
     let mut ids = HashSet::new();
     assert_eq!(commit_ids(commit.as_bytes(), &mut ids), Some(()));
-    assert_eq!(ids, HashSet::from(["a1".to_string(), "b2".to_string()]));
+    let want = ["a1", "b2", "c3"].map(String::from);
+    assert_eq!(ids, HashSet::from(want));
     assert_eq!(commit_ids(b"{\"txn\":{\"version\":1}}", &mut ids), None);
 }
 
