@@ -40,8 +40,9 @@ const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
 /// The columns holding one value in every row of a load: its lineage (and a snapshot's date).
 const LOAD_CONSTANTS: &[&str] = &["as_of", "feed", "load_id", "loaded_from", "loaded_at"];
 
-/// The loads a table's log holds, and the table's version they were read at.
-type Loaded = (u64, Arc<HashSet<String>>);
+/// The loads a table's log holds (`None`: a log left to the kernel), and the table's version
+/// they were read at.
+type Loaded = (u64, Option<Arc<HashSet<String>>>);
 
 /// A warehouse location: a local directory or an object-store URL.
 ///
@@ -201,14 +202,15 @@ impl Warehouse {
         let version = table.version()?;
         let known = self.loaded.lock().expect("loaded").get(def.name).cloned();
         if let Some((_, ids)) = known.filter(|(v, _)| *v == version) {
-            return Some(ids);
+            return ids;
         }
-        let ids = Arc::new(crate::txns::app_ids(table).await?);
+        // A log left to the kernel is remembered as such, not listed again for every file.
+        let ids = crate::txns::app_ids(table).await.map(Arc::new);
         self.loaded
             .lock()
             .expect("loaded")
             .insert(def.name, (version, ids.clone()));
-        Some(ids)
+        ids
     }
 
     /// `def` as this process last saw it (see [`Warehouse::writer`]), opened if it never was.
