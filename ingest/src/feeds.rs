@@ -211,8 +211,8 @@ impl Feed {
                             );
                             (at, *value)
                         }),
-                    last_code: RefCell::default(),
-                    last_date: RefCell::default(),
+                    last_code: Memo::default(),
+                    last_date: Memo::default(),
                 })
                 .collect(),
         }
@@ -339,10 +339,10 @@ struct ColumnRule {
     /// A code column's last text and what it parsed to: a file's code column mostly repeats a
     /// few values (a legal-aid file says 法律援助 in every record), and parsing a label compares
     /// it with every code and label of the list.
-    last_code: RefCell<(String, Option<&'static str>)>,
+    last_code: Memo<&'static str>,
     /// A date column's last text and its day: a file's dates repeat (a month's cases were
     /// accepted on some thirty days).
-    last_date: RefCell<(String, Option<i32>)>,
+    last_date: Memo<i32>,
     /// The column is ignored unless the column at this position holds this value.
     ignored_unless: Option<(usize, &'static str)>,
 }
@@ -350,22 +350,27 @@ struct ColumnRule {
 impl ColumnRule {
     /// `list.parse(text)`, remembering the last text parsed.
     fn code(&self, list: &codes::CodeList, text: &str) -> Option<&'static str> {
-        let mut last = self.last_code.borrow_mut();
-        if last.0 != text {
-            last.0.clear();
-            last.0.push_str(text);
-            last.1 = list.parse(text);
-        }
-        last.1
+        self.last_code.get(text, |t| list.parse(t))
     }
 
     /// `parse::date(text)`, remembering the last text parsed.
     fn date(&self, text: &str) -> Option<i32> {
-        let mut last = self.last_date.borrow_mut();
+        self.last_date.get(text, parse::date)
+    }
+}
+
+/// The last text a column parsed, and what it parsed to.
+#[derive(Debug, Default)]
+struct Memo<T>(RefCell<(String, Option<T>)>);
+
+impl<T: Copy> Memo<T> {
+    /// `parse(text)`, or what it gave the last time when `text` is the last text again.
+    fn get(&self, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let mut last = self.0.borrow_mut();
         if last.0 != text {
             last.0.clear();
             last.0.push_str(text);
-            last.1 = parse::date(text);
+            last.1 = parse(text);
         }
         last.1
     }

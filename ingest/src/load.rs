@@ -490,9 +490,9 @@ async fn stream(
         as_of: opts.as_of,
     };
     // A writer is None when a killed earlier run already committed this load's rows there.
-    // Each asks its table's log whether it holds the load (a few milliseconds: deltalake reads
-    // the log for it), both at once, while the reader thread starts on the file. The raw rows
-    // are encoded on a task of their own, beside the parsing.
+    // Each asks whether its table's log holds the load (the log's loads are read once per
+    // table version, `Warehouse::writer`), both at once, while the reader thread starts on the
+    // file. The raw rows are encoded on a task of their own, beside the parsing.
     let (raw, mut quarantine) = tokio::try_join!(
         wh.writer(feed.table, id),
         wh.writer(&plsw_schemas::tables::QUARANTINE, id)

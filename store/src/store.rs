@@ -170,13 +170,7 @@ impl Warehouse {
         if let Some(version) = self.pin.as_ref().and_then(|p| p.get(def.name).copied()) {
             return self.pinned_table(def, version).await;
         }
-        let cached = self
-            .cache
-            .lock()
-            .expect("table cache")
-            .get(def.name)
-            .cloned();
-        let table = match cached {
+        let table = match self.cached(def) {
             Some(mut t) => {
                 t.update_incremental(None)
                     .await
@@ -215,21 +209,24 @@ impl Warehouse {
 
     /// `def` as this process last saw it (see [`Warehouse::writer`]), opened if it never was.
     async fn table_as_seen(&self, def: &'static Table) -> Result<DeltaTable> {
-        let cached = self
-            .cache
-            .lock()
-            .expect("table cache")
-            .get(def.name)
-            .cloned();
-        match cached {
+        match self.cached(def) {
             Some(t) => Ok(t),
             None => self.table(def).await,
         }
     }
 
+    /// `def`'s handle as this process holds it, if it was opened.
+    fn cached(&self, def: &Table) -> Option<DeltaTable> {
+        self.cache
+            .lock()
+            .expect("table cache")
+            .get(def.name)
+            .cloned()
+    }
+
     async fn pinned_table(&self, def: &'static Table, version: i64) -> Result<DeltaTable> {
-        if let Some(t) = self.cache.lock().expect("table cache").get(def.name) {
-            return Ok(t.clone());
+        if let Some(t) = self.cached(def) {
+            return Ok(t);
         }
         if version < 0 {
             return Err(Error::Pinned(format!(

@@ -62,19 +62,10 @@ fn listing<'a>(names: impl Iterator<Item = &'a str>) -> Listing {
 /// The files to read for the log at `version`: the last classic checkpoint at or below it (if
 /// any) and every commit after it, or `None` when the log is not in that shape.
 fn plan(l: &Listing, version: u64) -> Option<(Option<u64>, Vec<u64>)> {
-    let checkpoint = l
-        .checkpoints
-        .iter()
-        .copied()
-        .filter(|v| *v <= version)
-        .max();
+    let latest = |versions: &[u64]| versions.iter().copied().filter(|v| *v <= version).max();
+    let checkpoint = latest(&l.checkpoints);
     // A checkpoint of another shape as recent as the classic one: the kernel knows it better.
-    let other = l
-        .other_checkpoints
-        .iter()
-        .copied()
-        .filter(|v| *v <= version)
-        .max();
+    let other = latest(&l.other_checkpoints);
     if other.is_some() && other >= checkpoint {
         return None;
     }

@@ -268,27 +268,23 @@ async fn refuses_a_constant_column_that_changes() {
     let (_dir, wh) = warehouse().await;
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
-    let mut w = writer(
-        &table,
-        def.name,
-        def.schema(),
-        writer_properties(def),
-        500,
-        usize::MAX,
-    );
+    let new_writer = || {
+        writer(
+            &table,
+            def.name,
+            def.schema(),
+            writer_properties(def),
+            500,
+            usize::MAX,
+        )
+    };
+    let mut w = new_writer();
     // `case_id` differs from row to row.
     w.constant_columns(&["case_id"]).expect("a text column");
     let err = w.write(&rows(def, 0, 10)).await.expect_err("not constant");
     assert!(err.to_string().contains("declared constant"), "{err}");
     // Another batch with another value than the first batch's.
-    let mut w = writer(
-        &table,
-        def.name,
-        def.schema(),
-        writer_properties(def),
-        500,
-        usize::MAX,
-    );
+    let mut w = new_writer();
     w.constant_columns(&["load_id"]).expect("constant");
     w.write(&rows(def, 0, 10)).await.expect("first batch");
     let other = rows(def, 10, 10);
@@ -306,14 +302,7 @@ async fn refuses_a_constant_column_that_changes() {
     let i = def.schema().index_of("loaded_from").expect("loaded_from");
     {
         let odd = Some("another file");
-        let mut w = writer(
-            &table,
-            def.name,
-            def.schema(),
-            writer_properties(def),
-            500,
-            usize::MAX,
-        );
+        let mut w = new_writer();
         w.constant_columns(&["loaded_from"]).expect("constant");
         w.write(&rows(def, 0, 10)).await.expect("first batch");
         let same = rows(def, 10, 10);
@@ -328,14 +317,7 @@ async fn refuses_a_constant_column_that_changes() {
     }
 
     // Booleans cannot be declared constant.
-    let mut w = writer(
-        &table,
-        def.name,
-        def.schema(),
-        writer_properties(def),
-        500,
-        usize::MAX,
-    );
+    let mut w = new_writer();
     assert!(w.constant_columns(&["migrant_worker"]).is_err());
     assert!(w.constant_columns(&["loaded_at"]).is_ok());
 }
