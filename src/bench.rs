@@ -181,10 +181,12 @@ fn floor_rows(path: &Path) -> anyhow::Result<usize> {
     arrow_csv_rows(text.as_bytes())
 }
 
-/// Paired runs of each ingest bench (the floor, then the load): its figures are the medians. One
-/// run moved by 5-10% (the load, the floor and glibc's peak alike), which a median of three
-/// rides out; every run is kept in the JSON.
-const INGEST_RUNS: usize = 3;
+/// Loads of each ingest bench, each between two runs of the floor (one more floor than loads):
+/// its figures are the medians. A load's ratio is to the mean of the floors just before and
+/// just after it, so that a slow stretch of the machine (the floors of one run moved by 30%,
+/// in stretches of seconds) weighs on a load and its floor alike, whichever of the two it
+/// starts or ends in. Every run is kept in the JSON.
+const INGEST_RUNS: usize = 5;
 
 /// The median of some figures (the mean of the middle two for an even count; NaN for none). A
 /// figure a run could not give (NaN: no code size reported, say) is left out.
@@ -199,8 +201,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Ingest of one format: child `plsw ingest cases` into an empty warehouse vs the floor, in
-/// [`INGEST_RUNS`] pairs.
+/// Ingest of one format: child `plsw ingest cases` into an empty warehouse vs the floor,
+/// [`INGEST_RUNS`] times.
 fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<serde_json::Value> {
     let bytes: u64 = inputs
         .iter()
@@ -215,24 +217,30 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
     let mut args = vec!["ingest", "cases"];
     let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
     args.extend(paths.iter().map(String::as_str));
-    let mut rows = 0;
-    let mut runs = Vec::with_capacity(INGEST_RUNS);
-    for _ in 0..INGEST_RUNS {
+    let floor = || -> anyhow::Result<(f64, usize)> {
         let t0 = Instant::now();
-        rows = 0;
+        let mut rows = 0;
         for p in inputs {
             rows += floor_rows(p)?;
         }
-        let floor = t0.elapsed().as_secs_f64();
+        Ok((t0.elapsed().as_secs_f64(), rows))
+    };
+    let (mut before, rows) = floor()?;
+    let mut runs = Vec::with_capacity(INGEST_RUNS);
+    for _ in 0..INGEST_RUNS {
         let _ = std::fs::remove_dir_all(&wh);
         // The warehouse exists before the timed load, as in service: creating its tables is not
         // part of an ingest.
         child(&wh, &["sql", "SELECT 1"])?;
         let run = child(&wh, &args)?;
         let _ = std::fs::remove_dir_all(&wh);
+        let (after, _) = floor()?;
+        let floor = (before + after) / 2.0;
         let secs = run.wall.as_secs_f64();
         let code = run.code_kib.map_or(f64::NAN, |c| c as f64 / 1024.0);
         runs.push(json!({
+            "floor_before_seconds": before,
+            "floor_after_seconds": after,
             "floor_seconds": floor,
             "seconds": secs,
             "ratio_to_floor": secs / floor,
@@ -240,6 +248,7 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
             "code_mib": code,
             "data_peak_mib": run.max_rss_kib as f64 / 1024.0 - code,
         }));
+        before = after;
     }
     let of = |key: &str| -> Vec<f64> {
         runs.iter()
@@ -269,7 +278,7 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
         "code_mib": median(of("code_mib")),
         "data_peak_mib": median(of("data_peak_mib")),
         "floor_seconds": median(of("floor_seconds")),
-        // The median of the paired ratios: each load beside the floor run just before it.
+        // The median of the loads' ratios, each to the floors on either side of it.
         "ratio_to_floor": median(of("ratio_to_floor")),
         "ratio_to_floor_range": range("ratio_to_floor"),
         "runs": runs,
