@@ -117,6 +117,40 @@ fn checkpoint_ids(bytes: Bytes, ids: &mut HashSet<String>) -> Option<()> {
     Some(())
 }
 
+/// The names of the files in the log's directory that the log at `version` is read from: from
+/// the checkpoint that `_last_checkpoint` names on, when it names one at or below `version`
+/// (a table checkpoints every so many commits, and a listing of the whole directory on an
+/// object store grows with every commit ever made: a request per thousand files); else every
+/// file. `_last_checkpoint` is a hint (Delta protocol): one that names an older checkpoint only
+/// lists more, and one that names a checkpoint that is not there leaves the log to the kernel
+/// ([`plan`] finds no checkpoint and not every commit).
+async fn log_names(store: &dyn ObjectStore, version: u64) -> object_store::Result<Vec<String>> {
+    let dir = Path::from("_delta_log");
+    let hint = match store.get(&Path::from("_delta_log/_last_checkpoint")).await {
+        Ok(got) => got.bytes().await.ok(),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    let checkpoint = hint
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("version")?.as_u64())
+        .filter(|c| *c <= version);
+    let listed = match checkpoint {
+        // Every name after this one: the checkpoint's own files (`.checkpoint.parquet` and
+        // those of a multi-part or v2 one), its commit (`.json` sorts after `.checkpoint`), and
+        // every later version's.
+        Some(c) => store.list_with_offset(
+            Some(&dir),
+            &Path::from(format!("_delta_log/{c:020}.checkpoint")),
+        ),
+        None => store.list(Some(&dir)),
+    };
+    listed
+        .map_ok(|meta| meta.location.filename().unwrap_or_default().to_string())
+        .try_collect()
+        .await
+}
+
 /// The application ids in `table`'s log at its version, or `None` when the log is not read
 /// here (see the module's doc) or could not be read (the kernel then reports the error).
 pub(crate) async fn app_ids(table: &DeltaTable) -> Option<HashSet<String>> {
@@ -130,13 +164,7 @@ pub(crate) async fn app_ids(table: &DeltaTable) -> Option<HashSet<String>> {
         return None;
     }
     let store = table.log_store().object_store(None);
-    let dir = Path::from("_delta_log");
-    let names: Vec<String> = store
-        .list(Some(&dir))
-        .map_ok(|meta| meta.location.filename().unwrap_or_default().to_string())
-        .try_collect()
-        .await
-        .ok()?;
+    let names = log_names(store.as_ref(), version).await.ok()?;
     let (checkpoint, commits) = plan(&listing(names.iter().map(String::as_str)), version)?;
     let mut ids = HashSet::new();
     if let Some(c) = checkpoint {

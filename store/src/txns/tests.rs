@@ -129,3 +129,74 @@ async fn finds_the_loads_the_kernel_finds() {
     .expect("odd checkpoint");
     assert_eq!(app_ids(&table).await, None);
 }
+
+/// The log is listed from the checkpoint `_last_checkpoint` names when it is at or below the
+/// version read; without one, or with one past the version, whole.
+#[tokio::test]
+async fn lists_the_log_from_the_last_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("_delta_log");
+    std::fs::create_dir(&log).expect("log dir");
+    let mut all = Vec::new();
+    for v in 0..=12u64 {
+        all.push(format!("{v:020}.json"));
+    }
+    all.push(format!("{:020}.checkpoint.parquet", 5));
+    all.push(format!("{:020}.checkpoint.parquet", 10));
+    all.push(format!("{:020}.crc", 10));
+    for name in &all {
+        std::fs::write(log.join(name), b"").expect("file");
+    }
+    let store = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("store");
+    let names = |version| {
+        let store = &store;
+        async move {
+            let mut n = log_names(store, version).await.expect("listed");
+            n.sort();
+            n
+        }
+    };
+    let mut whole = all.clone();
+    whole.sort();
+    // No hint: every file.
+    assert_eq!(names(12).await, whole);
+    let hint = |v: u64| {
+        std::fs::write(
+            log.join("_last_checkpoint"),
+            format!(r#"{{"version":{v},"size":3,"sizeInBytes":100}}"#),
+        )
+        .expect("hint")
+    };
+    hint(10);
+    let from_10: Vec<String> = [
+        format!("{:020}.checkpoint.parquet", 10),
+        format!("{:020}.crc", 10),
+        format!("{:020}.json", 10),
+        format!("{:020}.json", 11),
+        format!("{:020}.json", 12),
+        "_last_checkpoint".to_string(),
+    ]
+    .into();
+    assert_eq!(names(12).await, from_10);
+    assert_eq!(
+        plan(&listing(from_10.iter().map(String::as_str)), 12),
+        Some((Some(10), vec![11, 12]))
+    );
+    // Read at a version before the hint's checkpoint: the whole log, and the older checkpoint.
+    let mut with_hint = whole.clone();
+    with_hint.push("_last_checkpoint".into());
+    with_hint.sort();
+    assert_eq!(names(7).await, with_hint);
+    assert_eq!(
+        plan(&listing(with_hint.iter().map(String::as_str)), 7),
+        Some((Some(5), vec![6, 7]))
+    );
+    // A hint that cannot be read is no hint.
+    std::fs::write(log.join("_last_checkpoint"), b"{not json").expect("hint");
+    assert_eq!(names(12).await, with_hint);
+    // A hint naming a checkpoint that is not there: the listing from it has neither a
+    // checkpoint nor every commit, which leaves the log to the kernel.
+    hint(11);
+    let from_11 = names(12).await;
+    assert_eq!(plan(&listing(from_11.iter().map(String::as_str)), 12), None);
+}
