@@ -312,7 +312,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Pull {
             feed: PullFeed::WorkOrders(args),
         } => {
-            let wh = open(&location).await?;
+            let wh = open_for_load(&location, &tables::WORK_ORDER_VERSIONS).await?;
             pull_work_orders(&wh, &file, args).await
         }
         Command::Upstream(args) => serve_upstream(args).await,
@@ -435,6 +435,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
+/// The warehouse with the tables a load or a pull into `raw` reads and writes opened, not all 17
+/// (`Warehouse::open_with`): `raw`, `quarantine`, `loads` and the division tables.
+async fn open_for_load(location: &str, raw: &'static tables::Table) -> anyhow::Result<Warehouse> {
+    let mut used = vec![raw, &tables::QUARANTINE, &tables::LOADS];
+    used.extend(tables::DIVISION_TABLES);
+    Warehouse::open_with(location, &used)
+        .await
+        .with_context(|| format!("opening the warehouse at {location}"))
+}
+
 async fn open(location: &str) -> anyhow::Result<Warehouse> {
     Warehouse::open(location)
         .await
@@ -462,12 +472,7 @@ async fn ingest(location: &str, feed: IngestFeed) -> anyhow::Result<bool> {
         encoding,
         progress: true,
     };
-    // A load opens the tables it reads and writes, not all 17 (`Warehouse::open_with`).
-    let mut used = vec![feed.table, &tables::QUARANTINE, &tables::LOADS];
-    used.extend(tables::DIVISION_TABLES);
-    let wh = Warehouse::open_with(location, &used)
-        .await
-        .with_context(|| format!("opening the warehouse at {location}"))?;
+    let wh = open_for_load(location, feed.table).await?;
     let reports = plsw_ingest::load_paths(&wh, feed, &files.paths, &opts).await?;
     print_reports(feed.name, &reports);
     Ok(!reports.iter().any(FileReport::failed))
