@@ -235,15 +235,15 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
         let run = child(&wh, &args)?;
         let _ = std::fs::remove_dir_all(&wh);
         let (after, _) = floor()?;
-        let floor = (before + after) / 2.0;
+        let mean_floor = (before + after) / 2.0;
         let secs = run.wall.as_secs_f64();
         let code = run.code_kib.map_or(f64::NAN, |c| c as f64 / 1024.0);
         runs.push(json!({
             "floor_before_seconds": before,
             "floor_after_seconds": after,
-            "floor_seconds": floor,
+            "floor_seconds": mean_floor,
             "seconds": secs,
-            "ratio_to_floor": secs / floor,
+            "ratio_to_floor": secs / mean_floor,
             "peak_rss_mib": run.max_rss_kib as f64 / 1024.0,
             "code_mib": code,
             "data_peak_mib": run.max_rss_kib as f64 / 1024.0 - code,

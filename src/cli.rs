@@ -312,7 +312,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Pull {
             feed: PullFeed::WorkOrders(args),
         } => {
-            let wh = open_for_load(&location, &tables::WORK_ORDER_VERSIONS).await?;
+            let wh = open(&location).await?;
             pull_work_orders(&wh, &file, args).await
         }
         Command::Upstream(args) => serve_upstream(args).await,
@@ -435,8 +435,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
-/// The warehouse with the tables a load or a pull into `raw` reads and writes opened, not all 17
-/// (`Warehouse::open_with`): `raw`, `quarantine`, `loads` and the division tables.
+/// The warehouse with the tables a load into `raw` reads and writes opened, not all 17
+/// (`Warehouse::open_with`): `raw`, `quarantine`, `loads` and the division tables. (A pull opens
+/// all of them: a group with versions at or before its watermark reads the current view through
+/// a session of every table, `pull.rs`'s `commit_group`.)
 async fn open_for_load(location: &str, raw: &'static tables::Table) -> anyhow::Result<Warehouse> {
     let mut used = vec![raw, &tables::QUARANTINE, &tables::LOADS];
     used.extend(tables::DIVISION_TABLES);

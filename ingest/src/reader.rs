@@ -152,12 +152,16 @@ enum Source {
         input: Box<dyn Read + Send>,
         buf: Vec<u8>,
         block: usize,
+        /// The first block is still to be read.
+        first: bool,
     },
     /// Text decoded from GB18030 into the block: UTF-8 by construction, checked by no one again.
     Gb18030 {
         input: Box<Gb18030Text<Box<dyn Read + Send>>>,
         text: String,
         block: usize,
+        /// The first block is still to be read.
+        first: bool,
     },
 }
 
@@ -181,19 +185,30 @@ impl Source {
     /// Reads the next block (the last one is split whole by now); its length, 0 at the end.
     fn fill(&mut self) -> std::result::Result<usize, String> {
         match self {
-            // Each grows to `block` once its first, small, block is read (into it as it was).
-            Source::Bytes { input, buf, block } => {
-                let n = read_some(input, buf).map_err(|e| e.to_string())?;
-                if buf.len() < *block {
-                    buf.resize(*block, 0);
+            // After the first, small, block: a buffer of `block` bytes in its place (the last
+            // block is used up; a fresh buffer is neither copied nor zeroed by hand, and this
+            // runs on the reader thread).
+            Source::Bytes {
+                input,
+                buf,
+                block,
+                first,
+            } => {
+                if !std::mem::take(first) && buf.len() < *block {
+                    *buf = vec![0; *block];
                 }
-                Ok(n)
+                read_some(input, buf).map_err(|e| e.to_string())
             }
-            Source::Gb18030 { input, text, block } => {
-                input.fill(text).map_err(|e| e.to_string())?;
-                if text.capacity() < *block {
-                    text.reserve_exact(*block - text.len());
+            Source::Gb18030 {
+                input,
+                text,
+                block,
+                first,
+            } => {
+                if !std::mem::take(first) && text.capacity() < *block {
+                    *text = String::with_capacity(*block);
                 }
+                input.fill(text).map_err(|e| e.to_string())?;
                 Ok(text.len())
             }
         }
@@ -212,6 +227,7 @@ impl CsvSplitter {
             input,
             buf: vec![0; FIRST_BLOCK],
             block: BLOCK,
+            first: true,
         })
     }
 
@@ -221,6 +237,7 @@ impl CsvSplitter {
             input: Box::new(input),
             text: String::with_capacity(block.min(FIRST_BLOCK)),
             block,
+            first: true,
         })
     }
 

@@ -122,8 +122,9 @@ fn checkpoint_ids(bytes: Bytes, ids: &mut HashSet<String>) -> Option<()> {
 /// (a table checkpoints every so many commits, and a listing of the whole directory on an
 /// object store grows with every commit ever made: a request per thousand files); else every
 /// file. `_last_checkpoint` is a hint (Delta protocol): one that names an older checkpoint only
-/// lists more, and one that names a checkpoint that is not there leaves the log to the kernel
-/// ([`plan`] finds no checkpoint and not every commit).
+/// lists more, and one that names a checkpoint that is not there lists no older one: [`plan`]
+/// takes a later checkpoint if there is one, else finds commits missing and leaves the log to
+/// the kernel.
 async fn log_names(store: &dyn ObjectStore, version: u64) -> object_store::Result<Vec<String>> {
     let dir = Path::from("_delta_log");
     let hint = match store.get(&Path::from("_delta_log/_last_checkpoint")).await {
