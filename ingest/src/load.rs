@@ -115,10 +115,22 @@ pub async fn load_paths(
         Some(input) => Some(Ahead::start(input, opts.encoding).await),
         None => None,
     };
-    let divisions = Divisions::load(wh).await?;
-    debug!("divisions read");
-    let mut book = wh.load_book().await?;
-    debug!("loads read");
+    // The loads the two tables' logs hold (for the first file's writers) are read beside the
+    // divisions and `loads` (4 ms less to the first file's records). Those two are read one
+    // after the other: on two threads, each thread's heap kept what it freed (6-8 MiB more).
+    let tables = async {
+        wh.read_loads_of(feed.table).await;
+        wh.read_loads_of(&plsw_schemas::tables::QUARANTINE).await;
+    };
+    let read = async {
+        let divisions = Divisions::load(wh).await?;
+        debug!("divisions read");
+        let book = wh.load_book().await?;
+        debug!("loads read");
+        Ok::<_, Error>((divisions, book))
+    };
+    let (read, ()) = tokio::join!(read, tables);
+    let (divisions, mut book) = read?;
     while let Some(ahead) = next.take() {
         let (name, path, fp, _tmp) = ahead.finish().await;
         if let Some(input) = files.next() {

@@ -186,6 +186,15 @@ impl Warehouse {
         Ok(table)
     }
 
+    /// Reads the loads `def`'s log holds, as [`Warehouse::writer`] would, so that the first
+    /// writer finds them read: a load asks this beside reading the divisions. An error is left
+    /// for the writer to meet.
+    pub async fn read_loads_of(&self, def: &'static Table) {
+        if let Ok(table) = self.table_as_seen(def).await {
+            self.loaded_in(def, &table).await;
+        }
+    }
+
     /// The loads `table`'s log holds (its Delta transactions' ids), read once for each version
     /// of the table this process sees; `None` when the log's shape leaves it to the kernel.
     async fn loaded_in(
