@@ -30,6 +30,8 @@ struct Child {
     /// split of its own; file-mapped pages are only added as code runs, so the count at the
     /// exit is the most that the peak can hold.)
     code_kib: Option<i64>,
+    /// The CPU time of all its threads, user and system, as it exited (10 ms steps).
+    cpu: Option<Duration>,
     stdout: String,
 }
 
@@ -56,15 +58,43 @@ fn status_kib(status: &str, field: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The CPU time of this process's threads, living and ended, user and system: fields 14 and 15
+/// of `/proc/self/stat` (after the command's name, which may hold spaces), in clock ticks of
+/// 1/100 s (`USER_HZ`, 100 on every Linux the project runs on).
+fn cpu_of_stat(stat: &str) -> Option<Duration> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((user + system) * 10))
+}
+
 /// Called by `main` once a command has run: when the bench asked for it, writes the process's
-/// peak RSS to the file it named. (Sampled from outside every 10 ms, the peak missed whatever
-/// the last milliseconds added: about 11 MiB at the end of a load, its commit.)
+/// peak RSS, its file-mapped pages and its CPU time to the file it named, as `key=value` words.
+/// (Sampled from outside every 10 ms, the peak missed whatever the last milliseconds added:
+/// about 11 MiB at the end of a load, its commit.)
 pub fn report_peak_rss() {
     if let (Some(path), Some((peak, code))) = (std::env::var_os(PEAK_RSS_FILE), own_peak_rss_kib())
     {
-        let code = code.map(|c| format!(" {c}")).unwrap_or_default();
-        let _ = std::fs::write(path, format!("{peak}{code}"));
+        let mut report = format!("peak_kib={peak}");
+        if let Some(code) = code {
+            report += &format!(" code_kib={code}");
+        }
+        let cpu = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|s| cpu_of_stat(&s));
+        if let Some(cpu) = cpu {
+            report += &format!(" cpu_ms={}", cpu.as_millis());
+        }
+        let _ = std::fs::write(path, report);
     }
+}
+
+/// A child's report (see [`report_peak_rss`]): the value of `key`.
+fn reported(report: &str, key: &str) -> Option<i64> {
+    report
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
 }
 
 /// Runs this binary with `args` against the warehouse `wh`. Its peak RSS is the kernel's
@@ -119,12 +149,12 @@ fn child(wh: &Path, args: &[&str]) -> anyhow::Result<Child> {
         .join()
         .map_err(|_| anyhow::anyhow!("waiting for plsw {} panicked", args.join(" ")))??;
     let wall = end - t0;
-    let reported = std::fs::read_to_string(&peak_file).unwrap_or_default();
-    let mut reported = reported.split_whitespace().map(|v| v.parse::<i64>().ok());
-    if let Some(Some(kib)) = reported.next() {
+    let report = std::fs::read_to_string(&peak_file).unwrap_or_default();
+    if let Some(kib) = reported(&report, "peak_kib") {
         max_rss_kib = max_rss_kib.max(kib);
     }
-    let code_kib = reported.next().flatten();
+    let code_kib = reported(&report, "code_kib");
+    let cpu = reported(&report, "cpu_ms").map(|ms| Duration::from_millis(ms.max(0) as u64));
     let stdout = reader.join().unwrap_or_default();
     anyhow::ensure!(
         status.success(),
@@ -135,6 +165,7 @@ fn child(wh: &Path, args: &[&str]) -> anyhow::Result<Child> {
         wall,
         max_rss_kib,
         code_kib,
+        cpu,
         stdout,
     })
 }
@@ -256,6 +287,8 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
             "floor_after_seconds": after,
             "floor_seconds": mean_floor,
             "seconds": secs,
+            // All the load's threads (the floor runs on one: its CPU time is its seconds).
+            "cpu_seconds": run.cpu.map_or(f64::NAN, |c| c.as_secs_f64()),
             "ratio_to_floor": secs / mean_floor,
             "peak_rss_mib": run.max_rss_kib as f64 / 1024.0,
             "code_mib": code,
@@ -281,6 +314,7 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
         "rows": rows,
         "mb": bytes as f64 / 1e6,
         "seconds": secs,
+        "cpu_seconds": median(of("cpu_seconds")),
         "rows_per_s": rows as f64 / secs,
         "mb_per_s": bytes as f64 / 1e6 / secs,
         "peak_rss_mib": median(of("peak_rss_mib")),
@@ -992,6 +1026,21 @@ mod tests {
         assert_eq!(percentile(&sorted, 0.5), 51.0);
         assert_eq!(percentile(&sorted, 0.99), 99.0);
         assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn a_childs_report_and_its_cpu_time() {
+        let stat = "4242 (plsw (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 73 12 0 0 20 0 9 0";
+        assert_eq!(cpu_of_stat(stat), Some(Duration::from_millis(850)));
+        assert_eq!(cpu_of_stat("4242 (plsw) S 1"), None);
+        let report = "peak_kib=101376 code_kib=69632 cpu_ms=850";
+        assert_eq!(reported(report, "peak_kib"), Some(101_376));
+        assert_eq!(reported(report, "code_kib"), Some(69_632));
+        assert_eq!(reported(report, "cpu_ms"), Some(850));
+        assert_eq!(reported("peak_kib=5", "code_kib"), None);
+        // This process's own stat parses.
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(cpu_of_stat(&own).is_some(), "{own}");
     }
 
     #[test]
