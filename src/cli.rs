@@ -435,18 +435,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<bool> {
     }
 }
 
-/// The warehouse with the tables a load into `raw` reads and writes opened, not all 17
-/// (`Warehouse::open_with`): `raw`, `quarantine`, `loads` and the division tables. (A pull opens
-/// all of them: a group with versions at or before its watermark reads the current view through
-/// a session of every table, `pull.rs`'s `commit_group`.)
-async fn open_for_load(location: &str, raw: &'static tables::Table) -> anyhow::Result<Warehouse> {
-    let mut used = vec![raw, &tables::QUARANTINE, &tables::LOADS];
-    used.extend(tables::DIVISION_TABLES);
-    Warehouse::open_with(location, &used)
-        .await
-        .with_context(|| format!("opening the warehouse at {location}"))
-}
-
 async fn open(location: &str) -> anyhow::Result<Warehouse> {
     Warehouse::open(location)
         .await
@@ -474,7 +462,13 @@ async fn ingest(location: &str, feed: IngestFeed) -> anyhow::Result<bool> {
         encoding,
         progress: true,
     };
-    let wh = open_for_load(location, feed.table).await?;
+    // A load opens the tables it reads and writes, not all 17 (`Warehouse::open_with`). (A pull
+    // opens all of them: a group at or before its watermark reads a session of every table.)
+    let mut used = vec![feed.table, &tables::QUARANTINE, &tables::LOADS];
+    used.extend(tables::DIVISION_TABLES);
+    let wh = Warehouse::open_with(location, &used)
+        .await
+        .with_context(|| format!("opening the warehouse at {location}"))?;
     let reports = plsw_ingest::load_paths(&wh, feed, &files.paths, &opts).await?;
     print_reports(feed.name, &reports);
     Ok(!reports.iter().any(FileReport::failed))

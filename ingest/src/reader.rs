@@ -146,67 +146,60 @@ struct CsvSplitter {
 /// ([`FIRST_BLOCK`]): the header is read from it on the calling thread, which waits for it,
 /// before the reader thread starts (for GB18030 a whole first block was a megabyte of text to
 /// decode there). The blocks after it are `block` bytes.
-enum Source {
+struct Source {
+    input: Input,
+    block: usize,
+    /// The first block is still to be read.
+    first: bool,
+}
+
+enum Input {
     /// Bytes as read: each record's text is checked as UTF-8 when it is split.
     Bytes {
         input: Box<dyn Read + Send>,
         buf: Vec<u8>,
-        block: usize,
-        /// The first block is still to be read.
-        first: bool,
     },
     /// Text decoded from GB18030 into the block: UTF-8 by construction, checked by no one again.
     Gb18030 {
         input: Box<Gb18030Text<Box<dyn Read + Send>>>,
         text: String,
-        block: usize,
-        /// The first block is still to be read.
-        first: bool,
     },
 }
 
 impl Source {
     fn block(&self) -> &[u8] {
-        match self {
-            Source::Bytes { buf, .. } => buf,
-            Source::Gb18030 { text, .. } => text.as_bytes(),
+        match &self.input {
+            Input::Bytes { buf, .. } => buf,
+            Input::Gb18030 { text, .. } => text.as_bytes(),
         }
     }
 
     /// The text of `range` of the block when the block is decoded text (`None` for bytes, or a
     /// range that cuts a character).
     fn decoded(&self, range: std::ops::Range<usize>) -> Option<&str> {
-        match self {
-            Source::Bytes { .. } => None,
-            Source::Gb18030 { text, .. } => text.get(range),
+        match &self.input {
+            Input::Bytes { .. } => None,
+            Input::Gb18030 { text, .. } => text.get(range),
         }
     }
 
     /// Reads the next block (the last one is split whole by now); its length, 0 at the end.
     fn fill(&mut self) -> std::result::Result<usize, String> {
-        match self {
-            // After the first, small, block: a buffer of `block` bytes in its place (the last
-            // block is used up; a fresh buffer is neither copied nor zeroed by hand, and this
-            // runs on the reader thread).
-            Source::Bytes {
-                input,
-                buf,
-                block,
-                first,
-            } => {
-                if !std::mem::take(first) && buf.len() < *block {
-                    *buf = vec![0; *block];
+        // After the first, small, block: a buffer of `block` bytes in its place (the last block
+        // is used up; a fresh buffer is neither copied nor zeroed by hand, and this runs on the
+        // reader thread).
+        let grow = !std::mem::take(&mut self.first);
+        let block = self.block;
+        match &mut self.input {
+            Input::Bytes { input, buf } => {
+                if grow && buf.len() < block {
+                    *buf = vec![0; block];
                 }
                 read_some(input, buf).map_err(|e| e.to_string())
             }
-            Source::Gb18030 {
-                input,
-                text,
-                block,
-                first,
-            } => {
-                if !std::mem::take(first) && text.capacity() < *block {
-                    *text = String::with_capacity(*block);
+            Input::Gb18030 { input, text } => {
+                if grow && text.capacity() < block {
+                    *text = String::with_capacity(block);
                 }
                 input.fill(text).map_err(|e| e.to_string())?;
                 Ok(text.len())
@@ -223,9 +216,11 @@ const FIRST_BLOCK: usize = 64 * 1024;
 impl CsvSplitter {
     /// A splitter of UTF-8 bytes.
     fn new(input: Box<dyn Read + Send>) -> CsvSplitter {
-        Self::with(Source::Bytes {
-            input,
-            buf: vec![0; FIRST_BLOCK],
+        Self::with(Source {
+            input: Input::Bytes {
+                input,
+                buf: vec![0; FIRST_BLOCK],
+            },
             block: BLOCK,
             first: true,
         })
@@ -233,9 +228,11 @@ impl CsvSplitter {
 
     /// A splitter of GB18030 text, decoded into blocks of `block` bytes.
     fn gb18030(input: Gb18030Text<Box<dyn Read + Send>>, block: usize) -> CsvSplitter {
-        Self::with(Source::Gb18030 {
-            input: Box::new(input),
-            text: String::with_capacity(block.min(FIRST_BLOCK)),
+        Self::with(Source {
+            input: Input::Gb18030 {
+                input: Box::new(input),
+                text: String::with_capacity(block.min(FIRST_BLOCK)),
+            },
             block,
             first: true,
         })
