@@ -15,11 +15,21 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 /// instructions when it has none at either end: the common case, for every field of a file.
 pub fn trim(text: &str) -> &str {
     let b = text.as_bytes();
-    match (b.first(), b.last()) {
-        (None, _) => text,
-        // A byte above the space and below 0x80 is ASCII and not white space.
-        (Some(&f), Some(&l)) if (0x21..0x80).contains(&f) && (0x21..0x80).contains(&l) => text,
-        _ => text.trim(),
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else {
+        return text;
+    };
+    // A byte above the space and below 0x80 is ASCII and not white space. Of the bytes that
+    // start a longer character, only 0xC2 (U+0085, U+00A0) and 0xE1 to 0xE3 (U+1680, U+2000 to
+    // U+205F, U+3000) start white space: a field that starts with a Chinese character (a case
+    // number's 豫, a type's 法律援助, a 是 or 否) is seen as such without walking it.
+    let plain_start =
+        (0x21..0x80).contains(&first) || (first >= 0xC3 && !matches!(first, 0xE1..=0xE3));
+    let plain_end = (0x21..0x80).contains(&last)
+        || (last >= 0x80 && text.chars().next_back().is_some_and(|c| !c.is_whitespace()));
+    if plain_start && plain_end {
+        text
+    } else {
+        text.trim()
     }
 }
 
@@ -294,6 +304,18 @@ mod tests {
         assert_eq!(trim("\u{3000}豫A\u{3000}"), "豫A");
         assert_eq!(trim("豫A"), "豫A");
         assert_eq!(trim("a\t"), "a");
+        // Every character at either end, and between two others, as `str::trim` has it.
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            for s in [
+                format!("{c}"),
+                format!("{c}豫A"),
+                format!("豫A{c}"),
+                format!("{c}x{c}"),
+                format!("法{c}助"),
+            ] {
+                assert_eq!(trim(&s), s.trim(), "{:?}", c as u32);
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 mod coded;
+mod days;
+mod deltas;
 
 /// Columns with statistics in the Delta log when the table does not say otherwise (deltalake's
 /// `DEFAULT_NUM_INDEX_COLS`, the Delta protocol's default).
@@ -69,8 +71,9 @@ pub(crate) struct FileWriter {
     /// is a slice of it (as a load's batches are, of one array built per load) is not compared
     /// again.
     verified: Vec<Option<ArrayRef>>,
-    /// Per column: `Some` once the column is declared coded (its values from a known list).
-    coded: Vec<Option<coded::Coded>>,
+    /// Per column: `Some` once the column is declared to be written by hand: coded (its values
+    /// from a known list), dated or counted.
+    coded: Vec<Option<Hand>>,
     /// Encoded chunks of the constant columns, by column and row count.
     chunks: HashMap<(usize, usize), (Bytes, ColumnCloseResult)>,
     open: Option<OpenFile>,
@@ -223,7 +226,47 @@ impl FileWriter {
                     message: format!("column {name} cannot be coded"),
                 });
             }
-            self.coded[i] = Some(coded::Coded::new(codes, field.is_nullable()));
+            self.coded[i] = Some(Hand::Codes(coded::Coded::new(codes, field.is_nullable())));
+        }
+        Ok(())
+    }
+
+    /// Declares date columns to be written by hand as a dictionary of the days met and their
+    /// indices (`days.rs`), and required 64-bit integer columns as deltas (`deltas.rs`), such
+    /// as a load's record positions. A column declared constant stays constant.
+    pub(crate) fn by_hand_columns(&mut self, dated: &[&str], counted: &[&str]) -> Result<()> {
+        if self.open.is_some() || !self.adds.is_empty() {
+            return Err(Error::Schema {
+                table: self.table.to_string(),
+                message: "columns written by hand are declared before the first rows".into(),
+            });
+        }
+        for (names, counts) in [(dated, false), (counted, true)] {
+            for name in names {
+                let i = self.schema.index_of(name).map_err(|_| Error::Schema {
+                    table: self.table.to_string(),
+                    message: format!("no column {name} to write by hand"),
+                })?;
+                if self.constant[i].is_some() {
+                    continue;
+                }
+                let field = self.schema.field(i);
+                self.coded[i] = Some(match (field.data_type(), counts) {
+                    (DataType::Date32, false) => Hand::Days(days::Days::new(field.is_nullable())),
+                    (DataType::Int64, true) if !field.is_nullable() => {
+                        Hand::Deltas(deltas::Deltas::default())
+                    }
+                    _ => {
+                        return Err(Error::Schema {
+                            table: self.table.to_string(),
+                            message: format!(
+                                "column {name} cannot be {}",
+                                if counts { "stored as deltas" } else { "dated" }
+                            ),
+                        })
+                    }
+                });
+            }
         }
         Ok(())
     }
@@ -254,19 +297,16 @@ impl FileWriter {
                     continue;
                 }
                 if let Some(c) = &mut coded[i] {
-                    let text =
-                        part.column(i)
-                            .as_string_opt::<i32>()
-                            .ok_or_else(|| Error::Schema {
-                                table: table.to_string(),
-                                message: format!("column {} is not text", field.name()),
-                            })?;
-                    if c.push(text).is_ok() {
+                    let pushed = c.push(part.column(i)).map_err(|message| Error::Schema {
+                        table: table.to_string(),
+                        message: format!("column {}: {message}", field.name()),
+                    })?;
+                    if pushed.is_ok() {
                         continue;
                     }
-                    // Too many distinct values to code: parquet's encoder takes the column
-                    // from here, starting with the row group's rows so far.
-                    let so_far: ArrayRef = Arc::new(c.rows_as_text());
+                    // Too many distinct values to code (or nulls to count): parquet's encoder
+                    // takes the column from here, starting with the row group's rows so far.
+                    let so_far = c.rows_so_far();
                     for leaf in compute_leaves(field, &so_far).map_err(parquet_err(table))? {
                         writer.write(&leaf).map_err(parquet_err(table))?;
                     }
@@ -475,6 +515,60 @@ impl FileWriter {
     }
 }
 
+/// A column written by hand (see [`FileWriter::coded_columns`] and
+/// [`FileWriter::by_hand_columns`]).
+enum Hand {
+    Codes(coded::Coded),
+    Days(days::Days),
+    Deltas(deltas::Deltas),
+}
+
+impl Hand {
+    /// Takes a batch's column: `Ok(Err(Full))` when it does not fit (the column is left as it
+    /// was before it), `Err` when it is not of the column's type.
+    fn push(
+        &mut self,
+        a: &ArrayRef,
+    ) -> std::result::Result<std::result::Result<(), coded::Full>, String> {
+        let wrong = || format!("not of the declared type ({})", a.data_type());
+        Ok(match self {
+            Hand::Codes(c) => c.push(a.as_string_opt::<i32>().ok_or_else(wrong)?),
+            Hand::Days(d) => d.push(a.as_primitive_opt::<Date32Type>().ok_or_else(wrong)?),
+            Hand::Deltas(d) => d.push(a.as_primitive_opt::<Int64Type>().ok_or_else(wrong)?),
+        })
+    }
+
+    /// The row group's rows so far.
+    fn rows_so_far(&self) -> ArrayRef {
+        match self {
+            Hand::Codes(c) => Arc::new(c.rows_as_text()),
+            Hand::Days(d) => Arc::new(d.rows_as_array()),
+            Hand::Deltas(d) => Arc::new(d.rows_as_array()),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Hand::Codes(c) => c.rows(),
+            Hand::Days(d) => d.rows(),
+            Hand::Deltas(d) => d.rows(),
+        }
+    }
+
+    /// The row group's chunk, and the column made ready for the next row group.
+    fn chunk(
+        &mut self,
+        descr: ColumnDescPtr,
+        compression: Compression,
+    ) -> std::result::Result<(Bytes, ColumnCloseResult), ParquetError> {
+        match self {
+            Hand::Codes(c) => c.chunk(descr, compression),
+            Hand::Days(d) => d.chunk(descr, compression),
+            Hand::Deltas(d) => d.chunk(descr, compression),
+        }
+    }
+}
+
 /// Whether every row of `column` holds `value` (not null): every value is compared, without
 /// hashing (a string column's offsets must step by the value's length, and its bytes repeat
 /// the value).
@@ -615,8 +709,7 @@ fn constant_chunk(
     };
     dictionary_chunk(
         descr,
-        plain,
-        1,
+        Some((plain, 1)),
         data,
         count,
         Compression::UNCOMPRESSED,
@@ -668,17 +761,37 @@ fn bit_packed(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = u32>, wid
     debug_assert_eq!(bits, 0, "eight values of any width fill whole bytes");
 }
 
-/// A dictionary-encoded column chunk written page by page: the dictionary page (`plain`, its
-/// `entries` values in PLAIN encoding) and one v1 data page (`body`: the levels and the
-/// indices) of `rows` rows, each compressed with `compression` (Snappy, or none), with the
-/// chunk's statistics and an offset index, at offsets within the returned buffer as
-/// `append_column` expects.
-#[allow(clippy::too_many_arguments)]
+/// A dictionary-encoded column chunk written page by page: the dictionary page (its PLAIN
+/// values and their count) and one data page of the indices (see [`page_chunk`]).
 fn dictionary_chunk(
     descr: ColumnDescPtr,
-    plain: Vec<u8>,
-    entries: u32,
+    dictionary: Option<(Vec<u8>, u32)>,
     body: Vec<u8>,
+    rows: u32,
+    compression: Compression,
+    stats: Statistics,
+    unencoded: Option<i64>,
+) -> std::result::Result<(Bytes, ColumnCloseResult), ParquetError> {
+    page_chunk(
+        descr,
+        dictionary,
+        (body, Encoding::RLE_DICTIONARY),
+        rows,
+        compression,
+        stats,
+        unencoded,
+    )
+}
+
+/// A column chunk written page by page: a dictionary page if there is one (its PLAIN values
+/// and their count), and one v1 data page (`page`: its body, the levels and the values, and the
+/// values' encoding) of `rows` rows, each compressed with `compression` (Snappy, or none), with
+/// the chunk's statistics and an offset index, at offsets within the returned buffer as
+/// `append_column` expects.
+fn page_chunk(
+    descr: ColumnDescPtr,
+    dictionary: Option<(Vec<u8>, u32)>,
+    page: (Vec<u8>, Encoding),
     rows: u32,
     compression: Compression,
     stats: Statistics,
@@ -702,22 +815,28 @@ fn dictionary_chunk(
     };
     let mut sink = TrackedWrite::new(Vec::new());
     let mut pages = SerializedPageWriter::new(&mut sink);
-    let (buf, size) = compress(plain)?;
-    let dictionary = pages.write_page(CompressedPage::new(
-        Page::DictionaryPage {
-            num_values: entries,
-            buf,
-            encoding: Encoding::PLAIN,
-            is_sorted: false,
-        },
-        size,
-    ))?;
+    let dictionary = match dictionary {
+        Some((plain, entries)) => {
+            let (buf, size) = compress(plain)?;
+            Some(pages.write_page(CompressedPage::new(
+                Page::DictionaryPage {
+                    num_values: entries,
+                    buf,
+                    encoding: Encoding::PLAIN,
+                    is_sorted: false,
+                },
+                size,
+            ))?)
+        }
+        None => None,
+    };
+    let (body, encoding) = page;
     let (buf, size) = compress(body)?;
     let page = pages.write_page(CompressedPage::new(
         Page::DataPage {
             buf,
             num_values: rows,
-            encoding: Encoding::RLE_DICTIONARY,
+            encoding,
             def_level_encoding: Encoding::RLE,
             rep_level_encoding: Encoding::RLE,
             statistics: None,
@@ -730,29 +849,35 @@ fn dictionary_chunk(
     offsets.append_row_count(i64::from(rows));
     offsets.append_offset_and_size(page.offset as i64, page.compressed_size as i32);
     offsets.append_unencoded_byte_array_data_bytes(unencoded);
-    let written = (dictionary.bytes_written + page.bytes_written) as i64;
-    let uncompressed = (dictionary.uncompressed_size + page.uncompressed_size) as i64;
-    let metadata = ColumnChunkMetaData::builder(descr)
-        .set_compression(compression)
-        .set_encodings_mask(EncodingMask::new_from_encodings(
-            [Encoding::PLAIN, Encoding::RLE, Encoding::RLE_DICTIONARY].iter(),
-        ))
-        .set_page_encoding_stats(vec![
+    let mut written = page.bytes_written as i64;
+    let mut uncompressed = page.uncompressed_size as i64;
+    let mut encodings = vec![Encoding::RLE, encoding];
+    let mut page_stats = vec![PageEncodingStats {
+        page_type: PageType::DATA_PAGE,
+        encoding,
+        count: 1,
+    }];
+    if let Some(d) = &dictionary {
+        written += d.bytes_written as i64;
+        uncompressed += d.uncompressed_size as i64;
+        encodings.push(Encoding::PLAIN);
+        page_stats.insert(
+            0,
             PageEncodingStats {
                 page_type: PageType::DICTIONARY_PAGE,
                 encoding: Encoding::PLAIN,
                 count: 1,
             },
-            PageEncodingStats {
-                page_type: PageType::DATA_PAGE,
-                encoding: Encoding::RLE_DICTIONARY,
-                count: 1,
-            },
-        ])
+        );
+    }
+    let metadata = ColumnChunkMetaData::builder(descr)
+        .set_compression(compression)
+        .set_encodings_mask(EncodingMask::new_from_encodings(encodings.iter()))
+        .set_page_encoding_stats(page_stats)
         .set_total_compressed_size(written)
         .set_total_uncompressed_size(uncompressed)
         .set_num_values(i64::from(rows))
-        .set_dictionary_page_offset(Some(dictionary.offset as i64))
+        .set_dictionary_page_offset(dictionary.map(|d| d.offset as i64))
         .set_data_page_offset(page.offset as i64)
         .set_statistics(stats)
         .build()?;

@@ -642,9 +642,11 @@ impl TableWriter {
         Ok(self)
     }
 
-    /// Declares the table's code columns (each of values from a code list) and division-code
-    /// columns: each value is looked up in its list (the divisions' start empty and fill as
-    /// codes are met) and written as the entry's index (`files/coded.rs`).
+    /// Declares the columns written by hand (`files.rs`): the table's code columns (each of
+    /// values from a code list) and division-code columns, each value looked up in its list
+    /// (the divisions' start empty and fill as codes are met) and written as the entry's index
+    /// (`files/coded.rs`); its date columns, as a dictionary of the days met
+    /// (`files/days.rs`); and a load's record positions, as deltas (`files/deltas.rs`).
     pub fn with_coded_columns(mut self) -> Result<Self> {
         let lists = coded_lists(self.def);
         let columns: Vec<(&str, &[&str])> = lists
@@ -652,6 +654,8 @@ impl TableWriter {
             .map(|(n, codes)| (*n, codes.as_slice()))
             .collect();
         self.files.coded_columns(&columns)?;
+        let (dated, counted) = dated_and_counted(self.def);
+        self.files.by_hand_columns(&dated, &counted)?;
         Ok(self)
     }
 
@@ -956,6 +960,22 @@ pub(crate) fn coded_lists(def: &Table) -> Vec<(&'static str, Vec<&'static str>)>
             _ => None,
         })
         .collect()
+}
+
+/// A table's date columns, and its record positions if it has them (a raw table's `record`):
+/// the columns a load writes by hand as days and as deltas (`files/days.rs`, `files/deltas.rs`).
+pub(crate) fn dated_and_counted(def: &Table) -> (Vec<&'static str>, Vec<&'static str>) {
+    let dated = def
+        .columns
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Date))
+        .map(|c| c.name)
+        .collect();
+    let counted = ["record"]
+        .into_iter()
+        .filter(|n| def.schema().field_with_name(n).is_ok())
+        .collect();
+    (dated, counted)
 }
 
 /// How the warehouse writes a table's Parquet files: Snappy, row groups of

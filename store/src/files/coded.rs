@@ -25,7 +25,7 @@ use super::{bit_packed, dictionary_chunk, rle_run};
 /// Entries a coded column's dictionary may grow to (the list, and values met that are not in
 /// it): past it, the column is written by parquet's own encoder from then on
 /// ([`Full`]).
-const MAX_ENTRIES: usize = 1 << 12;
+pub(super) const MAX_ENTRIES: usize = 1 << 12;
 
 /// Entries up to which a value is looked for by comparing it with each; past them, in a hash
 /// table (keyed at random, as the values come from files).
@@ -65,7 +65,7 @@ const EMPTY: u64 = u64::MAX;
 /// full): a lookup is a multiplication, a load and a comparison, where a hash map hashed the
 /// value and probed in groups (a year of cases looks 3 M county codes up). The multiplier is
 /// drawn at random for each table, so that no file can choose codes that collide.
-struct Words {
+pub(super) struct Words {
     slots: Vec<(u64, u16)>,
     /// 64 less the log2 of the slots: a product's top bits pick the slot.
     shift: u32,
@@ -90,7 +90,7 @@ impl Words {
         (word.wrapping_mul(self.multiplier) >> self.shift) as usize
     }
 
-    fn get(&self, word: u64) -> Option<u16> {
+    pub(super) fn get(&self, word: u64) -> Option<u16> {
         let mask = self.slots.len() - 1;
         let mut i = self.slot(word);
         loop {
@@ -103,7 +103,7 @@ impl Words {
     }
 
     /// Adds a word that is not in the table yet.
-    fn insert(&mut self, word: u64, k: u16) {
+    pub(super) fn insert(&mut self, word: u64, k: u16) {
         if (self.len + 1) * 2 > self.slots.len() {
             let grown = vec![(EMPTY, 0); self.slots.len() * 2];
             let old = std::mem::replace(&mut self.slots, grown);
@@ -301,32 +301,14 @@ impl Coded {
             plain.extend_from_slice(&(e.len() as u32).to_le_bytes());
             plain.extend_from_slice(e);
         }
-        // The data page (v1): the definition levels of an optional column (bit width 1,
-        // length-prefixed), then the indices' bit width and the indices, bit-packed.
-        // Levels and indices that repeat one value (no nulls, all nulls, one entry used: a
-        // per-type file's `case_type`) are one RLE run; others one bit-packed run.
-        let mut body = Vec::new();
-        if let Some(valid) = &self.valid {
-            let mut levels = Vec::new();
-            match self.nulls {
-                0 => rle_run(&mut levels, rows, 1, 1),
-                n if n == u64::from(rows) => rle_run(&mut levels, rows, 0, 1),
-                _ => bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1),
-            }
-            body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-            body.extend_from_slice(&levels);
-        }
-        let width = (usize::BITS - (self.entries.len().max(1) - 1).leading_zeros()) as u8;
-        body.push(width);
-        let values = self.keys.len() as u32;
-        if values > 0 {
-            if self.used.iter().filter(|u| **u).count() == 1 {
-                rle_run(&mut body, values, u32::from(self.keys[0]), width);
-            } else {
-                bit_packed(&mut body, self.keys.iter().map(|k| u32::from(*k)), width);
-            }
-        }
-
+        let body = indices_body(
+            self.valid.as_deref(),
+            self.nulls,
+            rows,
+            self.entries.len(),
+            &self.keys,
+            self.used.iter().filter(|u| **u).count() == 1,
+        );
         let mut used = self.entries.iter().zip(&self.used).filter(|(_, u)| **u);
         let (mut min, mut max) = match used.next() {
             Some((e, _)) => (Some(e), Some(e)),
@@ -348,8 +330,7 @@ impl Coded {
         );
         let chunk = dictionary_chunk(
             descr,
-            plain,
-            self.entries.len() as u32,
+            Some((plain, self.entries.len() as u32)),
             body,
             rows,
             compression,
@@ -366,6 +347,43 @@ impl Coded {
         self.rows = 0;
         Ok(chunk)
     }
+}
+
+/// The data page (v1) of a dictionary-coded chunk of `rows` rows: the definition levels of an
+/// optional column (`valid`; bit width 1, length-prefixed), then the indices' bit width (of a
+/// dictionary of `entries`) and the indices (`keys`, one per value), bit-packed. Levels and
+/// indices that repeat one value (no nulls, all nulls, `one_used` entry: a per-type file's
+/// `case_type`) are one RLE run; others one bit-packed run.
+pub(super) fn indices_body(
+    valid: Option<&[bool]>,
+    nulls: u64,
+    rows: u32,
+    entries: usize,
+    keys: &[u16],
+    one_used: bool,
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let Some(valid) = valid {
+        let mut levels = Vec::new();
+        match nulls {
+            0 => rle_run(&mut levels, rows, 1, 1),
+            n if n == u64::from(rows) => rle_run(&mut levels, rows, 0, 1),
+            _ => bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1),
+        }
+        body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+        body.extend_from_slice(&levels);
+    }
+    let width = (usize::BITS - (entries.max(1) - 1).leading_zeros()) as u8;
+    body.push(width);
+    let values = keys.len() as u32;
+    if values > 0 {
+        if one_used {
+            rle_run(&mut body, values, u32::from(keys[0]), width);
+        } else {
+            bit_packed(&mut body, keys.iter().map(|k| u32::from(*k)), width);
+        }
+    }
+    body
 }
 
 #[cfg(test)]

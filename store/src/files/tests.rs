@@ -17,7 +17,7 @@ use deltalake::DeltaTable;
 use plsw_schemas::tables::{self, Table};
 
 use super::*;
-use crate::store::{coded_lists, writer_properties, Warehouse};
+use crate::store::{coded_lists, dated_and_counted, writer_properties, Warehouse};
 
 /// The columns that hold one value per load.
 const CONSTANT: &[&str] = &["as_of", "load_id", "loaded_from", "loaded_at", "feed"];
@@ -190,6 +190,10 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
         let lists = coded_lists(def);
         let coded: Vec<(&str, &[&str])> = lists.iter().map(|(n, c)| (*n, c.as_slice())).collect();
         ours.coded_columns(&coded).expect("coded columns");
+        // The dates, as a dictionary of the days met, and the record positions, as deltas.
+        let (dated, counted) = dated_and_counted(def);
+        ours.by_hand_columns(&dated, &counted)
+            .expect("columns by hand");
         let mut theirs = RecordBatchWriter::for_table(&table)
             .expect("deltalake writer")
             .with_writer_properties(props);
@@ -673,4 +677,128 @@ async fn hands_a_column_of_too_many_values_to_parquet() {
         indexed(2),
         "written by parquet's encoder, with page statistics"
     );
+}
+
+/// Dates written as a dictionary of the days met and record positions as deltas read back as
+/// written: positions with gaps, a jump, negative and extreme values (whose deltas wrap); days
+/// before the epoch, nulls, and more distinct days than a dictionary takes, which hands the
+/// column to parquet's encoder in the middle of a row group. Each row group's statistics are
+/// its values'.
+#[tokio::test]
+async fn writes_dates_and_positions_by_hand() {
+    let (dir, wh) = warehouse().await;
+    let table = wh.table(&tables::CASES).await.expect("table");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("record", DataType::Int64, false),
+        Field::new("day", DataType::Date32, false),
+        Field::new("maybe", DataType::Date32, true),
+    ]));
+    let record = |i: usize| -> i64 {
+        match i {
+            0 => i64::MIN,
+            1 => i64::MAX,
+            2 => -5,
+            _ if i < 2_000 => i as i64 + (i as i64 / 37) * 3,
+            _ => 1 << 40 | i as i64,
+        }
+    };
+    // A month's days (some before the epoch) until row 2,000, then a new day every row: the
+    // dictionaries fill in the third row group.
+    let day = |i: usize| -> i32 {
+        if i < 2_000 {
+            (i % 31) as i32 - 10
+        } else {
+            20_000 + i as i32
+        }
+    };
+    let batch = |first: usize, n: usize| {
+        let rows = first..first + n;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.clone().map(record))),
+            Arc::new(Date32Array::from_iter_values(rows.clone().map(day))),
+            Arc::new(Date32Array::from_iter(
+                rows.map(|i| (i % 4 != 1).then(|| day(i * 3) + 1)),
+            )),
+        ];
+        RecordBatch::try_new(schema.clone(), columns).expect("batch")
+    };
+    let batches: Vec<RecordBatch> = (0..9).map(|b| batch(b * 1_000, 1_000)).collect();
+    let input = concat_batches(&schema, &batches).expect("concat");
+    let mut w = writer(
+        &table,
+        "cases",
+        schema.clone(),
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+        3_000,
+        usize::MAX,
+    );
+    w.by_hand_columns(&["day", "maybe"], &["record"])
+        .expect("by hand");
+    for b in &batches {
+        w.write(b).await.expect("write");
+    }
+    let adds = w.finish().await.expect("finish");
+    let back = read(dir.path(), "cases", &adds);
+    let back = concat_batches(&schema, &back).expect("concat");
+    assert_eq!(back.columns(), input.columns());
+
+    let file = std::fs::File::open(dir.path().join("cases").join(&adds[0].path)).expect("file");
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).expect("parquet");
+    let meta = reader.metadata();
+    for (g, group) in meta.row_groups().iter().enumerate() {
+        let part = input.slice(g * 3_000, 3_000);
+        let records = part
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let stats = group.column(0).statistics().expect("statistics");
+        let (lo, hi) = match stats {
+            Statistics::Int64(s) => (s.min_opt().copied(), s.max_opt().copied()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(lo, records.iter().flatten().min(), "row group {g}");
+        assert_eq!(hi, records.iter().flatten().max(), "row group {g}");
+        assert!(group
+            .column(0)
+            .encodings()
+            .any(|e| e == Encoding::DELTA_BINARY_PACKED));
+        for c in [1, 2] {
+            let days = part.column(c).as_primitive::<Date32Type>();
+            let stats = group.column(c).statistics().expect("statistics");
+            let (lo, hi, nulls) = match stats {
+                Statistics::Int32(s) => (
+                    s.min_opt().copied(),
+                    s.max_opt().copied(),
+                    s.null_count_opt(),
+                ),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(lo, days.iter().flatten().min(), "row group {g} column {c}");
+            assert_eq!(hi, days.iter().flatten().max(), "row group {g} column {c}");
+            assert_eq!(
+                nulls,
+                Some(days.null_count() as u64),
+                "row group {g} column {c}"
+            );
+        }
+    }
+    // The first row group's dates are written by hand (no page index of their own); the last
+    // one's `day` by parquet's encoder, which took it when its dictionary filled.
+    let indexed = |g: usize, c: usize| {
+        !matches!(
+            meta.column_index().expect("column index")[g][c],
+            ColumnIndexMetaData::NONE
+        )
+    };
+    assert!(!indexed(0, 1) && !indexed(0, 2) && !indexed(0, 0));
+    assert!(
+        indexed(2, 1) && indexed(2, 2),
+        "handed to parquet's encoder"
+    );
+    let stats = stats_of(&adds[0]);
+    assert_eq!(stats["minValues"]["record"], i64::MIN);
+    assert_eq!(stats["maxValues"]["day"], "2049-05-25");
 }
