@@ -4,7 +4,7 @@
 # warehouses between runs; results go to $BENCH_DIR/results/<date>.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Measured with the release profile (the first build takes about 22 minutes on 2 cores, see
+# Measured with the release profile (the first build takes about 33 minutes on 2 cores, see
 # docs/building.md); BENCH_PROFILE=dev measures the binary of make demo instead.
 if [ "${BENCH_PROFILE:-release}" = dev ]; then
   cargo build --bin plsw; dir=debug

@@ -978,8 +978,9 @@ pub(crate) fn dated_and_counted(def: &Table) -> (Vec<&'static str>, Vec<&'static
     (dated, counted)
 }
 
-/// How the warehouse writes a table's Parquet files: Snappy, row groups of
-/// [`ROW_GROUP_ROWS`], and no dictionary for the columns with a value per row.
+/// How the warehouse writes a table's Parquet files: Snappy (but not for an id stored as
+/// deltas), row groups of [`ROW_GROUP_ROWS`], and no dictionary for the columns with a value per
+/// row.
 pub(crate) fn writer_properties(def: &Table) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -990,6 +991,12 @@ pub(crate) fn writer_properties(def: &Table) -> WriterProperties {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         if let Some(encoding) = encoding {
             props = props.set_column_encoding(ColumnPath::from(name), encoding);
+        }
+        // An id stored as the prefix it shares with the id before and the rest leaves Snappy
+        // the rests, mostly digits, which it shrank by about a quarter at the price of 15% of
+        // a load's writer (a year of legal aid at scale 10): stored as they are.
+        if encoding == Some(Encoding::DELTA_BYTE_ARRAY) {
+            props = props.set_column_compression(ColumnPath::from(name), Compression::UNCOMPRESSED);
         }
     }
     props.build()

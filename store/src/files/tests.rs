@@ -802,3 +802,14 @@ async fn writes_dates_and_positions_by_hand() {
     assert_eq!(stats["minValues"]["record"], i64::MIN);
     assert_eq!(stats["maxValues"]["day"], "2049-05-25");
 }
+
+/// A table's id stored as deltas is not compressed; its other columns are, with Snappy.
+#[test]
+fn ids_stored_as_deltas_are_not_compressed() {
+    use datafusion::parquet::schema::types::ColumnPath;
+    let props = writer_properties(&tables::CASES);
+    let codec = |c: &str| props.compression(&ColumnPath::from(c));
+    assert_eq!(codec("case_id"), Compression::UNCOMPRESSED);
+    assert_eq!(codec("county_code"), Compression::SNAPPY);
+    assert_eq!(codec("record"), Compression::SNAPPY);
+}
