@@ -165,7 +165,9 @@ impl Days {
         let stats = Statistics::Int32(
             ValueStatistics::new(min, max, None, Some(self.nulls), false)
                 .with_min_is_exact(min.is_some())
-                .with_max_is_exact(max.is_some()),
+                .with_max_is_exact(max.is_some())
+                // As parquet's writer does for a signed sort order: the old fields too.
+                .with_backwards_compatible_min_max(true),
         );
         let chunk = dictionary_chunk(
             descr,
@@ -181,6 +183,9 @@ impl Days {
             valid.clear();
         }
         self.used.iter_mut().for_each(|u| *u = false);
+        // The day found last is not used in the next row group until it is met there (and then
+        // looked up again, which marks it).
+        self.last = None;
         self.nulls = 0;
         self.rows = 0;
         Ok(chunk)

@@ -74,7 +74,9 @@ impl Deltas {
         let stats = Statistics::Int64(
             ValueStatistics::new(min, max, None, Some(0), false)
                 .with_min_is_exact(min.is_some())
-                .with_max_is_exact(max.is_some()),
+                .with_max_is_exact(max.is_some())
+                // As parquet's writer does for a signed sort order: the old fields too.
+                .with_backwards_compatible_min_max(true),
         );
         let chunk = page_chunk(
             descr,

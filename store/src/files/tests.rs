@@ -813,3 +813,45 @@ fn ids_stored_as_deltas_are_not_compressed() {
     assert_eq!(codec("county_code"), Compression::SNAPPY);
     assert_eq!(codec("record"), Compression::SNAPPY);
 }
+
+/// A row group that starts with the day the one before ended on, then another day, reads back
+/// as written, with that day in its statistics (the day found last is looked up again in a new
+/// row group, which marks it as used there).
+#[tokio::test]
+async fn a_day_that_runs_across_row_groups_stays_in_both() {
+    let (dir, wh) = warehouse().await;
+    let table = wh.table(&tables::CASES).await.expect("table");
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "day",
+        DataType::Date32,
+        false,
+    )]));
+    let days = Date32Array::from(vec![1, 2, 5, 5, 5, 7]);
+    let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(days.clone())]).expect("batch");
+    let mut w = writer(
+        &table,
+        "cases",
+        schema.clone(),
+        WriterProperties::builder().build(),
+        3,
+        usize::MAX,
+    );
+    w.by_hand_columns(&["day"], &[]).expect("by hand");
+    w.write(&batch).await.expect("write");
+    let adds = w.finish().await.expect("finish");
+    let back = read(dir.path(), "cases", &adds);
+    let back = concat_batches(&schema, &back).expect("concat");
+    assert_eq!(back.column(0).as_primitive::<Date32Type>(), &days);
+    let file = std::fs::File::open(dir.path().join("cases").join(&adds[0].path)).expect("file");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
+    let ranges: Vec<(Option<i32>, Option<i32>)> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| match g.column(0).statistics() {
+            Some(Statistics::Int32(s)) => (s.min_opt().copied(), s.max_opt().copied()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(ranges, [(Some(1), Some(5)), (Some(5), Some(7))]);
+}
