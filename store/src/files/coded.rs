@@ -159,14 +159,165 @@ pub(super) struct Coded {
     /// The entry found last, compared first when looking by scan (a file of one case type
     /// has one value in its `case_type`).
     last: usize,
+    indices: Indices,
+}
+
+/// A dictionary-coded column's row group in progress, less its dictionary: the entry of each
+/// value, which rows have one, and which entries the row group uses. The code columns
+/// ([`Coded`]) and the date columns (`days.rs`) differ only in their dictionaries.
+#[derive(Default)]
+pub(super) struct Indices {
     /// The dictionary index of each value that is not null, in row order.
     keys: Vec<u16>,
     /// Per row, whether it has a value (kept only for an optional column).
     valid: Option<Vec<bool>>,
-    /// Whether each entry is used in the row group.
+    /// Whether each entry is used in the row group (marked for every value pushed).
     used: Vec<bool>,
     nulls: u64,
     rows: usize,
+}
+
+impl Indices {
+    pub(super) fn new(optional: bool) -> Indices {
+        Indices {
+            keys: Vec::new(),
+            valid: optional.then(Vec::new),
+            used: Vec::new(),
+            nulls: 0,
+            rows: 0,
+        }
+    }
+
+    /// Takes a batch of `len` rows, `nulls` of them null: row `i` has a value if `valid(i)`,
+    /// whose entry `key(i)` finds. When an entry cannot be found (the dictionary is full), the
+    /// indices are left as they were before the batch.
+    pub(super) fn push(
+        &mut self,
+        len: usize,
+        nulls: usize,
+        valid: impl Fn(usize) -> bool,
+        mut key: impl FnMut(usize) -> Result<u16, Full>,
+    ) -> Result<(), Full> {
+        let (keys, rows) = (self.keys.len(), self.valid.as_ref().map(Vec::len));
+        let pushed = self.push_values(len, nulls, &valid, &mut key);
+        if pushed.is_err() {
+            self.keys.truncate(keys);
+            if let (Some(v), Some(n)) = (&mut self.valid, rows) {
+                v.truncate(n);
+            }
+            return pushed;
+        }
+        self.rows += len;
+        self.nulls += nulls as u64;
+        Ok(())
+    }
+
+    fn push_values(
+        &mut self,
+        len: usize,
+        nulls: usize,
+        valid: &impl Fn(usize) -> bool,
+        key: &mut impl FnMut(usize) -> Result<u16, Full>,
+    ) -> Result<(), Full> {
+        self.keys.reserve(len - nulls);
+        // A required column has no nulls: the batch's schema is the writer's.
+        if let Some(v) = &mut self.valid {
+            match nulls {
+                0 => v.extend(std::iter::repeat_n(true, len)),
+                _ => v.extend((0..len).map(valid)),
+            }
+        }
+        for i in 0..len {
+            if nulls == 0 || valid(i) {
+                let k = key(i)?;
+                let at = usize::from(k);
+                if at >= self.used.len() {
+                    self.used.resize(at + 1, false);
+                }
+                self.used[at] = true;
+                self.keys.push(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// The row group's rows so far, each as `entry` of its key (when the column stops being
+    /// coded halfway).
+    pub(super) fn rows_of<T>(&self, mut entry: impl FnMut(u16) -> T) -> Vec<Option<T>> {
+        let mut keys = self.keys.iter();
+        let mut value = || entry(*keys.next().expect("a key per valid row"));
+        match &self.valid {
+            Some(valid) => valid.iter().map(|v| v.then(&mut value)).collect(),
+            None => (0..self.rows).map(|_| Some(value())).collect(),
+        }
+    }
+
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(super) fn nulls(&self) -> u64 {
+        self.nulls
+    }
+
+    /// The entries of `entries` that the row group uses.
+    pub(super) fn used<'e, E>(&'e self, entries: &'e [E]) -> impl Iterator<Item = &'e E> + 'e {
+        entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, u)| **u)
+            .map(|(e, _)| e)
+    }
+
+    /// The row group's length, as a page counts it.
+    pub(super) fn row_count(&self) -> Result<u32, ParquetError> {
+        u32::try_from(self.rows)
+            .ok()
+            .filter(|n| *n < 1 << 30)
+            .ok_or_else(|| ParquetError::General("a row group too long".into()))
+    }
+
+    /// The data page (v1) of the row group's chunk, of a dictionary of `entries`: the
+    /// definition levels of an optional column (bit width 1, length-prefixed), then the
+    /// indices' bit width and the indices, bit-packed. Levels and indices that repeat one value
+    /// (no nulls, all nulls, one entry used: a per-type file's `case_type`) are one RLE run;
+    /// others one bit-packed run.
+    pub(super) fn body(&self, entries: usize) -> Result<Vec<u8>, ParquetError> {
+        let rows = self.row_count()?;
+        let mut body = Vec::new();
+        if let Some(valid) = &self.valid {
+            let mut levels = Vec::new();
+            match self.nulls {
+                0 => rle_run(&mut levels, rows, 1, 1),
+                n if n == u64::from(rows) => rle_run(&mut levels, rows, 0, 1),
+                _ => bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1),
+            }
+            body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
+            body.extend_from_slice(&levels);
+        }
+        let width = (usize::BITS - (entries.max(1) - 1).leading_zeros()) as u8;
+        body.push(width);
+        let values = self.keys.len() as u32;
+        if values > 0 {
+            if self.used.iter().filter(|u| **u).count() == 1 {
+                rle_run(&mut body, values, u32::from(self.keys[0]), width);
+            } else {
+                bit_packed(&mut body, self.keys.iter().map(|k| u32::from(*k)), width);
+            }
+        }
+        Ok(body)
+    }
+
+    /// Made ready for the next row group (the dictionary stays).
+    pub(super) fn reset(&mut self) {
+        self.keys.clear();
+        if let Some(valid) = &mut self.valid {
+            valid.clear();
+        }
+        self.used.iter_mut().for_each(|u| *u = false);
+        self.nulls = 0;
+        self.rows = 0;
+    }
 }
 
 impl Coded {
@@ -186,54 +337,24 @@ impl Coded {
         Coded {
             index,
             last: 0,
-            used: vec![false; entries.len()],
             entries,
-            keys: Vec::new(),
-            valid: optional.then(Vec::new),
-            nulls: 0,
-            rows: 0,
+            indices: Indices::new(optional),
         }
     }
 
     /// Takes a batch's column (text). When its values do not fit in the dictionary, the column
     /// is left as it was before the batch.
     pub(super) fn push(&mut self, a: &StringArray) -> Result<(), Full> {
-        let (keys, valid) = (self.keys.len(), self.valid.as_ref().map(Vec::len));
-        let pushed = self.push_values(a);
-        if pushed.is_err() {
-            self.keys.truncate(keys);
-            if let (Some(v), Some(n)) = (&mut self.valid, valid) {
-                v.truncate(n);
-            }
-            return pushed;
-        }
-        self.rows += a.len();
-        self.nulls += a.null_count() as u64;
-        Ok(())
-    }
-
-    fn push_values(&mut self, a: &StringArray) -> Result<(), Full> {
-        if a.null_count() == 0 {
-            if let Some(valid) = &mut self.valid {
-                valid.extend(std::iter::repeat_n(true, a.len()));
-            }
-            for i in 0..a.len() {
-                let k = self.key(a.value(i).as_bytes())?;
-                self.keys.push(k);
-            }
-            return Ok(());
-        }
-        // A required column has no nulls: the batch's schema is the writer's.
-        if let Some(valid) = &mut self.valid {
-            valid.extend((0..a.len()).map(|i| a.is_valid(i)));
-        }
-        for i in 0..a.len() {
-            if a.is_valid(i) {
-                let k = self.key(a.value(i).as_bytes())?;
-                self.keys.push(k);
-            }
-        }
-        Ok(())
+        // Taken out for the batch, so that the lookup may have the column's dictionary.
+        let mut indices = std::mem::take(&mut self.indices);
+        let pushed = indices.push(
+            a.len(),
+            a.null_count(),
+            |i| a.is_valid(i),
+            |i| self.key(a.value(i).as_bytes()),
+        );
+        self.indices = indices;
+        pushed
     }
 
     fn key(&mut self, v: &[u8]) -> Result<u16, Full> {
@@ -250,7 +371,6 @@ impl Coded {
             Some(k) => k,
             None if self.entries.len() < MAX_ENTRIES => {
                 self.entries.push(v.into());
-                self.used.push(false);
                 let k = self.entries.len() - 1;
                 if self.entries.len() == SCAN + 1 {
                     self.index = Index::of(&self.entries);
@@ -262,28 +382,18 @@ impl Coded {
             None => return Err(Full),
         };
         self.last = k;
-        self.used[k] = true;
         Ok(k as u16)
     }
 
     /// The row group's rows so far, as text (when the column stops being coded halfway).
     pub(super) fn rows_as_text(&self) -> StringArray {
-        let mut keys = self.keys.iter();
-        let mut value = || {
-            let k = keys.next().expect("a key per valid row");
-            std::str::from_utf8(&self.entries[usize::from(*k)]).expect("entries are text")
-        };
-        match &self.valid {
-            Some(valid) => valid
-                .iter()
-                .map(|v| v.then(&mut value))
-                .collect::<StringArray>(),
-            None => (0..self.rows).map(|_| Some(value())).collect(),
-        }
+        let text =
+            |k: u16| std::str::from_utf8(&self.entries[usize::from(k)]).expect("entries are text");
+        StringArray::from(self.indices.rows_of(text))
     }
 
     pub(super) fn rows(&self) -> usize {
-        self.rows
+        self.indices.rows()
     }
 
     /// The row group's chunk, and the column made ready for the next row group.
@@ -292,41 +402,29 @@ impl Coded {
         descr: ColumnDescPtr,
         compression: Compression,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
-        let rows = u32::try_from(self.rows)
-            .ok()
-            .filter(|n| *n < 1 << 30)
-            .ok_or_else(|| ParquetError::General("a row group too long".into()))?;
+        let rows = self.indices.row_count()?;
         let mut plain = Vec::new();
         for e in &self.entries {
             plain.extend_from_slice(&(e.len() as u32).to_le_bytes());
             plain.extend_from_slice(e);
         }
-        let body = indices_body(
-            self.valid.as_deref(),
-            self.nulls,
-            rows,
-            self.entries.len(),
-            &self.keys,
-            self.used.iter().filter(|u| **u).count() == 1,
-        );
-        let mut used = self.entries.iter().zip(&self.used).filter(|(_, u)| **u);
-        let (mut min, mut max) = match used.next() {
-            Some((e, _)) => (Some(e), Some(e)),
-            None => (None, None),
-        };
-        for (e, _) in used {
-            if Some(e) < min {
-                min = Some(e);
-            }
-            if Some(e) > max {
-                max = Some(e);
-            }
-        }
+        let body = self.indices.body(self.entries.len())?;
+        let mut used = self.indices.used(&self.entries);
+        let first = used.next();
+        let (min, max) = used.fold((first, first), |(lo, hi), e| {
+            (lo.map(|l| l.min(e)), hi.map(|h| h.max(e)))
+        });
         let value = |e: Option<&Box<[u8]>>| e.map(|e| ByteArray::from(e.to_vec()));
         let stats = Statistics::ByteArray(
-            ValueStatistics::new(value(min), value(max), None, Some(self.nulls), false)
-                .with_min_is_exact(min.is_some())
-                .with_max_is_exact(max.is_some()),
+            ValueStatistics::new(
+                value(min),
+                value(max),
+                None,
+                Some(self.indices.nulls()),
+                false,
+            )
+            .with_min_is_exact(min.is_some())
+            .with_max_is_exact(max.is_some()),
         );
         let chunk = dictionary_chunk(
             descr,
@@ -338,52 +436,9 @@ impl Coded {
             None,
         )?;
         // The values met that are not in the list stay in the dictionary of later row groups.
-        self.keys.clear();
-        if let Some(valid) = &mut self.valid {
-            valid.clear();
-        }
-        self.used.iter_mut().for_each(|u| *u = false);
-        self.nulls = 0;
-        self.rows = 0;
+        self.indices.reset();
         Ok(chunk)
     }
-}
-
-/// The data page (v1) of a dictionary-coded chunk of `rows` rows: the definition levels of an
-/// optional column (`valid`; bit width 1, length-prefixed), then the indices' bit width (of a
-/// dictionary of `entries`) and the indices (`keys`, one per value), bit-packed. Levels and
-/// indices that repeat one value (no nulls, all nulls, `one_used` entry: a per-type file's
-/// `case_type`) are one RLE run; others one bit-packed run.
-pub(super) fn indices_body(
-    valid: Option<&[bool]>,
-    nulls: u64,
-    rows: u32,
-    entries: usize,
-    keys: &[u16],
-    one_used: bool,
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    if let Some(valid) = valid {
-        let mut levels = Vec::new();
-        match nulls {
-            0 => rle_run(&mut levels, rows, 1, 1),
-            n if n == u64::from(rows) => rle_run(&mut levels, rows, 0, 1),
-            _ => bit_packed(&mut levels, valid.iter().map(|v| u32::from(*v)), 1),
-        }
-        body.extend_from_slice(&(levels.len() as u32).to_le_bytes());
-        body.extend_from_slice(&levels);
-    }
-    let width = (usize::BITS - (entries.max(1) - 1).leading_zeros()) as u8;
-    body.push(width);
-    let values = keys.len() as u32;
-    if values > 0 {
-        if one_used {
-            rle_run(&mut body, values, u32::from(keys[0]), width);
-        } else {
-            bit_packed(&mut body, keys.iter().map(|k| u32::from(*k)), width);
-        }
-    }
-    body
 }
 
 #[cfg(test)]

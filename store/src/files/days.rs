@@ -15,7 +15,7 @@ use datafusion::parquet::schema::types::ColumnDescPtr;
 
 use bytes::Bytes;
 
-use super::coded::{indices_body, Full, Words, MAX_ENTRIES};
+use super::coded::{Full, Indices, Words, MAX_ENTRIES};
 use super::dictionary_chunk;
 
 /// A date column's row group in progress.
@@ -26,14 +26,7 @@ pub(super) struct Days {
     index: Words,
     /// The entry found last, compared first.
     last: Option<(i32, u16)>,
-    /// The dictionary index of each value that is not null, in row order.
-    keys: Vec<u16>,
-    /// Per row, whether it has a value (kept only for an optional column).
-    valid: Option<Vec<bool>>,
-    /// Whether each entry is used in the row group.
-    used: Vec<bool>,
-    nulls: u64,
-    rows: usize,
+    indices: Indices,
 }
 
 /// A day as a word of [`Words`]: its bits, never the table's empty word.
@@ -47,54 +40,24 @@ impl Days {
             entries: Vec::new(),
             index: Words::default(),
             last: None,
-            keys: Vec::new(),
-            valid: optional.then(Vec::new),
-            used: Vec::new(),
-            nulls: 0,
-            rows: 0,
+            indices: Indices::new(optional),
         }
     }
 
     /// Takes a batch's column. When its days do not fit in the dictionary, the column is left
     /// as it was before the batch.
     pub(super) fn push(&mut self, a: &Date32Array) -> Result<(), Full> {
-        let (keys, valid) = (self.keys.len(), self.valid.as_ref().map(Vec::len));
-        let pushed = self.push_values(a);
-        if pushed.is_err() {
-            self.keys.truncate(keys);
-            if let (Some(v), Some(n)) = (&mut self.valid, valid) {
-                v.truncate(n);
-            }
-            return pushed;
-        }
-        self.rows += a.len();
-        self.nulls += a.null_count() as u64;
-        Ok(())
-    }
-
-    fn push_values(&mut self, a: &Date32Array) -> Result<(), Full> {
-        self.keys.reserve(a.len() - a.null_count());
-        if a.null_count() == 0 {
-            if let Some(valid) = &mut self.valid {
-                valid.extend(std::iter::repeat_n(true, a.len()));
-            }
-            for day in a.values() {
-                let k = self.key(*day)?;
-                self.keys.push(k);
-            }
-            return Ok(());
-        }
-        // A required column has no nulls: the batch's schema is the writer's.
-        if let Some(valid) = &mut self.valid {
-            valid.extend((0..a.len()).map(|i| a.is_valid(i)));
-        }
-        for (i, day) in a.values().iter().enumerate() {
-            if a.is_valid(i) {
-                let k = self.key(*day)?;
-                self.keys.push(k);
-            }
-        }
-        Ok(())
+        // Taken out for the batch, so that the lookup may have the column's dictionary.
+        let mut indices = std::mem::take(&mut self.indices);
+        let days = a.values();
+        let pushed = indices.push(
+            a.len(),
+            a.null_count(),
+            |i| a.is_valid(i),
+            |i| self.key(days[i]),
+        );
+        self.indices = indices;
+        pushed
     }
 
     fn key(&mut self, day: i32) -> Result<u16, Full> {
@@ -108,29 +71,22 @@ impl Days {
             None if self.entries.len() < MAX_ENTRIES => {
                 let k = self.entries.len() as u16;
                 self.entries.push(day);
-                self.used.push(false);
                 self.index.insert(word(day), k);
                 k
             }
             None => return Err(Full),
         };
         self.last = Some((day, k));
-        self.used[usize::from(k)] = true;
         Ok(k)
     }
 
     /// The row group's rows so far (when the column stops being coded halfway).
     pub(super) fn rows_as_array(&self) -> Date32Array {
-        let mut keys = self.keys.iter();
-        let mut value = || self.entries[usize::from(*keys.next().expect("a key per valid row"))];
-        match &self.valid {
-            Some(valid) => valid.iter().map(|v| v.then(&mut value)).collect(),
-            None => (0..self.rows).map(|_| Some(value())).collect(),
-        }
+        Date32Array::from(self.indices.rows_of(|k| self.entries[usize::from(k)]))
     }
 
     pub(super) fn rows(&self) -> usize {
-        self.rows
+        self.indices.rows()
     }
 
     /// The row group's chunk, and the column made ready for the next row group.
@@ -139,31 +95,16 @@ impl Days {
         descr: ColumnDescPtr,
         compression: Compression,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
-        let rows = u32::try_from(self.rows)
-            .ok()
-            .filter(|n| *n < 1 << 30)
-            .ok_or_else(|| ParquetError::General("a row group too long".into()))?;
+        let rows = self.indices.row_count()?;
         let plain: Vec<u8> = self.entries.iter().flat_map(|d| d.to_le_bytes()).collect();
-        let body = indices_body(
-            self.valid.as_deref(),
-            self.nulls,
-            rows,
-            self.entries.len(),
-            &self.keys,
-            self.used.iter().filter(|u| **u).count() == 1,
-        );
-        let mut used = self
-            .entries
-            .iter()
-            .zip(&self.used)
-            .filter(|(_, u)| **u)
-            .map(|(d, _)| *d);
+        let body = self.indices.body(self.entries.len())?;
+        let mut used = self.indices.used(&self.entries).copied();
         let first = used.next();
         let (min, max) = used.fold((first, first), |(lo, hi), d| {
             (lo.map(|l| l.min(d)), hi.map(|h| h.max(d)))
         });
         let stats = Statistics::Int32(
-            ValueStatistics::new(min, max, None, Some(self.nulls), false)
+            ValueStatistics::new(min, max, None, Some(self.indices.nulls()), false)
                 .with_min_is_exact(min.is_some())
                 .with_max_is_exact(max.is_some())
                 // As parquet's writer does for a signed sort order: the old fields too.
@@ -178,16 +119,7 @@ impl Days {
             stats,
             None,
         )?;
-        self.keys.clear();
-        if let Some(valid) = &mut self.valid {
-            valid.clear();
-        }
-        self.used.iter_mut().for_each(|u| *u = false);
-        // The day found last is not used in the next row group until it is met there (and then
-        // looked up again, which marks it).
-        self.last = None;
-        self.nulls = 0;
-        self.rows = 0;
+        self.indices.reset();
         Ok(chunk)
     }
 }
