@@ -4,12 +4,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Array, Date32Builder, Decimal128Builder, Int64Array,
-    Int64Builder, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch,
+    StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer};
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::datatypes::{ArrowNativeType, DataType, Field, SchemaRef};
 use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
 
 use crate::feeds::{Reject, Row, Value};
@@ -29,74 +28,455 @@ pub(crate) struct Lineage {
     pub(crate) as_of: Option<i32>,
 }
 
-enum ColumnBuilder {
-    Text(StringBuilder),
-    Int(Int64Builder),
-    Bool(BooleanBuilder),
-    Date(Date32Builder),
-    Ts(TimestampMicrosecondBuilder),
-    Money(Decimal128Builder),
-    List(ListBuilder<StringBuilder>),
+/// One column of the rows being batched, in the form Arrow stores it: the values of each row
+/// pushed as the record's field is converted, with a flag per row for null. A record is
+/// converted field by field straight into these, and a rejected one is taken back by
+/// [`Columns::take_back`] (arrow's builders cannot shorten).
+#[derive(Debug)]
+pub(crate) enum Column {
+    Text(Texts),
+    Int(Prim<i64>),
+    Bool(Prim<bool>),
+    /// Days since the epoch.
+    Date(Prim<i32>),
+    /// UTC microseconds.
+    Ts(Prim<i64>),
+    /// Fen.
+    Money(Prim<i128>),
+    /// Each row's items: `ends[r]` is where row `r`'s items end in `items`.
+    List {
+        ends: Vec<i32>,
+        items: Texts,
+        valid: Vec<bool>,
+    },
 }
 
-impl ColumnBuilder {
+/// Fixed-width values and their validity, one per row (a null's value is the default).
+#[derive(Debug)]
+pub(crate) struct Prim<T> {
+    values: Vec<T>,
+    valid: Vec<bool>,
+}
+
+impl<T: Copy + Default> Prim<T> {
+    fn new() -> Self {
+        Prim {
+            values: Vec::with_capacity(BATCH_ROWS),
+            valid: Vec::with_capacity(BATCH_ROWS),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, v: T) {
+        self.values.push(v);
+        self.valid.push(true);
+    }
+
+    #[inline]
+    fn push_null(&mut self) {
+        self.values.push(T::default());
+        self.valid.push(false);
+    }
+
+    fn get(&self, row: usize) -> Option<T> {
+        self.valid[row].then(|| self.values[row])
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.values.truncate(rows);
+        self.valid.truncate(rows);
+    }
+
+    fn take(&mut self) -> (ScalarBuffer<T>, Option<NullBuffer>)
+    where
+        T: ArrowNativeType,
+    {
+        let values = std::mem::replace(&mut self.values, Vec::with_capacity(BATCH_ROWS));
+        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(BATCH_ROWS));
+        (ScalarBuffer::from(values), nulls(valid))
+    }
+}
+
+/// Text values, each row's bytes ending at `ends[r]` in `bytes`.
+#[derive(Debug)]
+pub(crate) struct Texts {
+    ends: Vec<i32>,
+    bytes: Vec<u8>,
+    valid: Vec<bool>,
+}
+
+impl Texts {
+    fn new() -> Self {
+        Texts {
+            ends: Vec::with_capacity(BATCH_ROWS),
+            bytes: Vec::with_capacity(BATCH_ROWS * 16),
+            valid: Vec::with_capacity(BATCH_ROWS),
+        }
+    }
+
+    fn end(&self) -> i32 {
+        // A batch holds less than 2 GiB of a column's text ([`Columns::is_full`] ends it at
+        // [`BATCH_TEXT_BYTES`]); only one field longer than that could pass it.
+        i32::try_from(self.bytes.len()).expect("a batch's column text under 2 GiB")
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, s: &str) {
+        self.bytes.extend_from_slice(s.as_bytes());
+        self.ends.push(self.end());
+        self.valid.push(true);
+    }
+
+    #[inline]
+    fn push_null(&mut self) {
+        self.ends.push(self.end());
+        self.valid.push(false);
+    }
+
+    fn start(&self, row: usize) -> usize {
+        if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] as usize
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        self.valid[row].then(|| self.value(row))
+    }
+
+    /// Row `row`'s text, empty for a null.
+    fn value(&self, row: usize) -> &str {
+        let bytes = &self.bytes[self.start(row)..self.ends[row] as usize];
+        // Only whole `&str`s are pushed, so every row's bytes are UTF-8.
+        std::str::from_utf8(bytes).expect("pushed as text")
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        self.bytes.truncate(self.start(rows));
+        self.ends.truncate(rows);
+        self.valid.truncate(rows);
+    }
+
+    fn take(&mut self) -> StringArray {
+        let mut ends = std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH_ROWS));
+        let cap = self.bytes.capacity();
+        let bytes = std::mem::replace(&mut self.bytes, Vec::with_capacity(cap));
+        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(BATCH_ROWS));
+        ends.insert(0, 0);
+        StringArray::new(
+            OffsetBuffer::new(ScalarBuffer::from(ends)),
+            Buffer::from_vec(bytes),
+            nulls(valid),
+        )
+    }
+}
+
+/// The null buffer of rows with these validities: none when every row is valid.
+fn nulls(valid: Vec<bool>) -> Option<NullBuffer> {
+    if valid.iter().all(|v| *v) {
+        None
+    } else {
+        Some(NullBuffer::from(valid))
+    }
+}
+
+/// The field of a code-set column's items.
+fn list_item() -> Arc<Field> {
+    Arc::new(Field::new("element", DataType::Utf8, true))
+}
+
+impl Column {
     fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Text | Kind::Code(_) | Kind::DivisionCode => {
-                ColumnBuilder::Text(StringBuilder::new())
-            }
-            Kind::Int => ColumnBuilder::Int(Int64Builder::new()),
-            Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
-            Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
-            Kind::Timestamp => ColumnBuilder::Ts(TimestampMicrosecondBuilder::new()),
-            Kind::Money => ColumnBuilder::Money(Decimal128Builder::new()),
+            Kind::Text | Kind::Code(_) | Kind::DivisionCode => Column::Text(Texts::new()),
+            Kind::Int => Column::Int(Prim::new()),
+            Kind::Bool => Column::Bool(Prim::new()),
+            Kind::Date => Column::Date(Prim::new()),
+            Kind::Timestamp => Column::Ts(Prim::new()),
+            Kind::Money => Column::Money(Prim::new()),
             Kind::Float => unreachable!("no feed column is computed"),
-            Kind::CodeSet(_) => {
-                ColumnBuilder::List(ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
-                    datafusion::arrow::datatypes::Field::new("element", DataType::Utf8, true),
-                )))
+            Kind::CodeSet(_) => Column::List {
+                ends: Vec::with_capacity(BATCH_ROWS),
+                items: Texts::new(),
+                valid: Vec::with_capacity(BATCH_ROWS),
+            },
+        }
+    }
+
+    pub(crate) fn push_null(&mut self) {
+        match self {
+            Column::Text(c) => c.push_null(),
+            Column::Int(c) => c.push_null(),
+            Column::Bool(c) => c.push_null(),
+            Column::Date(c) => c.push_null(),
+            Column::Ts(c) => c.push_null(),
+            Column::Money(c) => c.push_null(),
+            Column::List { ends, items, valid } => {
+                ends.push(items.ends.len() as i32);
+                valid.push(false);
             }
         }
     }
 
-    fn append(&mut self, v: &Value) {
+    /// Pushes a code set's items as one row.
+    pub(crate) fn push_items(&mut self, list: &[&str]) {
+        let Column::List { ends, items, valid } = self else {
+            panic!("items pushed into a column that is not a code set")
+        };
+        for i in list {
+            items.push(i);
+        }
+        ends.push(items.ends.len() as i32);
+        valid.push(true);
+    }
+
+    /// Pushes `v`: a value of another kind than the column's is pushed as a null, as arrow's
+    /// builders were given it.
+    fn push_value(&mut self, v: &Value) {
         match (self, v) {
-            (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
-            (ColumnBuilder::Text(b), _) => b.append_null(),
-            (ColumnBuilder::Int(b), Value::Int(i)) => b.append_value(*i),
-            (ColumnBuilder::Int(b), _) => b.append_null(),
-            (ColumnBuilder::Bool(b), Value::Bool(x)) => b.append_value(*x),
-            (ColumnBuilder::Bool(b), _) => b.append_null(),
-            (ColumnBuilder::Date(b), Value::Date(d)) => b.append_value(*d),
-            (ColumnBuilder::Date(b), _) => b.append_null(),
-            (ColumnBuilder::Ts(b), Value::Ts(t)) => b.append_value(*t),
-            (ColumnBuilder::Ts(b), _) => b.append_null(),
-            (ColumnBuilder::Money(b), Value::Money(m)) => b.append_value(*m),
-            (ColumnBuilder::Money(b), _) => b.append_null(),
-            (ColumnBuilder::List(b), Value::List(items)) => {
-                for i in items {
-                    b.values().append_value(i);
+            (Column::Text(c), Value::Text(s)) => c.push(s),
+            (Column::Int(c), Value::Int(i)) => c.push(*i),
+            (Column::Bool(c), Value::Bool(x)) => c.push(*x),
+            (Column::Date(c), Value::Date(d)) => c.push(*d),
+            (Column::Ts(c), Value::Ts(t)) => c.push(*t),
+            (Column::Money(c), Value::Money(m)) => c.push(*m),
+            (c @ Column::List { .. }, Value::List(items)) => c.push_items(items),
+            (c, _) => c.push_null(),
+        }
+    }
+
+    /// Row `row`'s value, in a column of this kind.
+    fn value(&self, kind: Kind, row: usize) -> Value<'static> {
+        let or_null = |v: Option<Value<'static>>| v.unwrap_or(Value::Null);
+        match self {
+            Column::Text(c) => or_null(c.get(row).map(|s| Value::Text(s.to_string().into()))),
+            Column::Int(c) => or_null(c.get(row).map(Value::Int)),
+            Column::Bool(c) => or_null(c.get(row).map(Value::Bool)),
+            Column::Date(c) => or_null(c.get(row).map(Value::Date)),
+            Column::Ts(c) => or_null(c.get(row).map(Value::Ts)),
+            Column::Money(c) => or_null(c.get(row).map(Value::Money)),
+            Column::List { ends, items, valid } => {
+                if !valid[row] {
+                    return Value::Null;
                 }
-                b.append(true);
+                let Kind::CodeSet(list) = kind else {
+                    unreachable!("a list column holds a code set")
+                };
+                let from = if row == 0 { 0 } else { ends[row - 1] as usize };
+                // The items are codes of the list, found there to be `'static`.
+                Value::List(
+                    (from..ends[row] as usize)
+                        .filter_map(|i| list.codes.iter().find(|(c, _)| *c == items.value(i)))
+                        .map(|(c, _)| *c)
+                        .collect(),
+                )
             }
-            (ColumnBuilder::List(b), _) => b.append(false),
+        }
+    }
+
+    fn rows(&self) -> usize {
+        match self {
+            Column::Text(c) => c.ends.len(),
+            Column::Int(c) | Column::Ts(c) => c.values.len(),
+            Column::Bool(c) => c.values.len(),
+            Column::Date(c) => c.values.len(),
+            Column::Money(c) => c.values.len(),
+            Column::List { ends, .. } => ends.len(),
+        }
+    }
+
+    fn text_bytes(&self) -> usize {
+        match self {
+            Column::Text(c) | Column::List { items: c, .. } => c.bytes.len(),
+            _ => 0,
+        }
+    }
+
+    fn truncate(&mut self, rows: usize) {
+        match self {
+            Column::Text(c) => c.truncate(rows),
+            Column::Int(c) | Column::Ts(c) => c.truncate(rows),
+            Column::Bool(c) => c.truncate(rows),
+            Column::Date(c) => c.truncate(rows),
+            Column::Money(c) => c.truncate(rows),
+            Column::List { ends, items, valid } => {
+                if rows < ends.len() {
+                    let keep = if rows == 0 {
+                        0
+                    } else {
+                        ends[rows - 1] as usize
+                    };
+                    items.truncate(keep);
+                }
+                ends.truncate(rows);
+                valid.truncate(rows);
+            }
         }
     }
 
     fn finish(&mut self) -> ArrayRef {
         match self {
-            ColumnBuilder::Text(b) => Arc::new(b.finish()),
-            ColumnBuilder::Int(b) => Arc::new(b.finish()),
-            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
-            ColumnBuilder::Date(b) => Arc::new(b.finish()),
-            ColumnBuilder::Ts(b) => Arc::new(b.finish().with_timezone("UTC")),
-            ColumnBuilder::Money(b) => Arc::new(
-                b.finish()
-                    .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
-                    .expect("valid decimal type"),
-            ),
-            ColumnBuilder::List(b) => Arc::new(b.finish()),
+            Column::Text(c) => Arc::new(c.take()),
+            Column::Int(c) => {
+                let (v, n) = c.take();
+                Arc::new(Int64Array::new(v, n))
+            }
+            Column::Bool(c) => {
+                let values = std::mem::replace(&mut c.values, Vec::with_capacity(BATCH_ROWS));
+                let valid = std::mem::replace(&mut c.valid, Vec::with_capacity(BATCH_ROWS));
+                Arc::new(BooleanArray::new(BooleanBuffer::from(values), nulls(valid)))
+            }
+            Column::Date(c) => {
+                let (v, n) = c.take();
+                Arc::new(Date32Array::new(v, n))
+            }
+            Column::Ts(c) => {
+                let (v, n) = c.take();
+                Arc::new(TimestampMicrosecondArray::new(v, n).with_timezone("UTC"))
+            }
+            Column::Money(c) => {
+                let (v, n) = c.take();
+                Arc::new(
+                    Decimal128Array::new(v, n)
+                        .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+                        .expect("valid decimal type"),
+                )
+            }
+            Column::List { ends, items, valid } => {
+                let mut ends = std::mem::replace(ends, Vec::with_capacity(BATCH_ROWS));
+                let valid = std::mem::replace(valid, Vec::with_capacity(BATCH_ROWS));
+                ends.insert(0, 0);
+                Arc::new(ListArray::new(
+                    list_item(),
+                    OffsetBuffer::new(ScalarBuffer::from(ends)),
+                    Arc::new(items.take()),
+                    nulls(valid),
+                ))
+            }
         }
+    }
+}
+
+/// The columns of a table's feed being batched: the rows pushed so far, and the fields of the
+/// record being converted into them.
+#[derive(Debug)]
+pub(crate) struct Columns {
+    table: &'static Table,
+    pub(crate) columns: Vec<Column>,
+    /// Rows complete in every column.
+    rows: usize,
+}
+
+/// A batch ends early once a column holds this much text, well before its offsets (`i32`)
+/// could overflow.
+const BATCH_TEXT_BYTES: usize = 256 << 20;
+
+impl Columns {
+    pub(crate) fn new(table: &'static Table) -> Self {
+        Columns {
+            table,
+            columns: table.columns.iter().map(|c| Column::new(c.kind)).collect(),
+            rows: 0,
+        }
+    }
+
+    /// Ends the row being pushed: every column has a value in it.
+    pub(crate) fn end_row(&mut self) {
+        debug_assert!(self.columns.iter().all(|c| c.rows() == self.rows + 1));
+        self.rows += 1;
+    }
+
+    /// Takes back the row being pushed, whichever columns it reached.
+    pub(crate) fn take_back(&mut self) {
+        let rows = self.rows;
+        for c in &mut self.columns {
+            c.truncate(rows);
+        }
+    }
+
+    /// The values of row `row`.
+    pub(crate) fn row(&self, row: usize) -> Vec<Value<'static>> {
+        let kinds = self.table.columns.iter().map(|c| c.kind);
+        self.columns
+            .iter()
+            .zip(kinds)
+            .map(|(c, kind)| c.value(kind, row))
+            .collect()
+    }
+
+    /// Whether the rows pushed make a batch: [`BATCH_ROWS`] of them, or a column's text at
+    /// [`BATCH_TEXT_BYTES`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.rows >= BATCH_ROWS
+            || self
+                .columns
+                .iter()
+                .any(|c| c.text_bytes() >= BATCH_TEXT_BYTES)
+    }
+
+    /// The rows pushed, one array per column; the columns are left empty.
+    fn finish(&mut self) -> Vec<ArrayRef> {
+        self.rows = 0;
+        self.columns.iter_mut().map(Column::finish).collect()
+    }
+
+    /// Column `col`'s text in row `row` (none for a null or a column not of text).
+    pub(crate) fn text_at(&self, col: usize, row: usize) -> Option<&str> {
+        match &self.columns[col] {
+            Column::Text(c) => c.get(row),
+            _ => None,
+        }
+    }
+
+    /// Rows complete in every column.
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+}
+
+/// The row being pushed into some columns, as a feed's checks read it.
+pub struct Fields<'b> {
+    columns: &'b mut [Column],
+    row: usize,
+}
+
+impl<'b> Fields<'b> {
+    pub(crate) fn new(columns: &'b mut Columns) -> Self {
+        Fields {
+            row: columns.rows,
+            columns: &mut columns.columns,
+        }
+    }
+
+    pub(crate) fn text_at(&self, i: usize) -> Option<&str> {
+        match &self.columns[i] {
+            Column::Text(c) => c.get(self.row),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn int_at(&self, i: usize) -> Option<i64> {
+        match &self.columns[i] {
+            Column::Int(c) => c.get(self.row),
+            _ => None,
+        }
+    }
+
+    /// A timestamp's microseconds, a date's days or an integer.
+    pub(crate) fn instant_at(&self, i: usize) -> Option<i64> {
+        match &self.columns[i] {
+            Column::Ts(c) | Column::Int(c) => c.get(self.row),
+            Column::Date(c) => c.get(self.row).map(i64::from),
+            _ => None,
+        }
+    }
+
+    /// Makes column `i` of the row null (a value the rules drop).
+    pub(crate) fn set_null(&mut self, i: usize) {
+        let c = &mut self.columns[i];
+        c.truncate(self.row);
+        c.push_null();
     }
 }
 
@@ -112,7 +492,7 @@ pub(crate) struct RowBatcher {
     table: &'static Table,
     /// The table's stored schema, built once rather than for every batch.
     schema: SchemaRef,
-    columns: Vec<ColumnBuilder>,
+    columns: Columns,
     records: Vec<i64>,
     lineage: Lineage,
     /// `as_of`, `load_id`, `source` and `loaded_at`, which hold one value per load: built once
@@ -145,11 +525,7 @@ impl RowBatcher {
         RowBatcher {
             table,
             schema: table.schema(),
-            columns: table
-                .columns
-                .iter()
-                .map(|c| ColumnBuilder::new(c.kind))
-                .collect(),
+            columns: Columns::new(table),
             records: Vec::with_capacity(BATCH_ROWS),
             lineage,
             constant: None,
@@ -157,14 +533,28 @@ impl RowBatcher {
     }
 
     pub(crate) fn push(&mut self, row: &Row, record: i64) {
-        for (b, v) in self.columns.iter_mut().zip(&row.values) {
-            b.append(v);
+        for (c, v) in self.columns.columns.iter_mut().zip(&row.values) {
+            c.push_value(v);
         }
+        self.columns.end_row();
         self.records.push(record);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.records.len()
+    /// The columns, to convert a record into (see [`crate::feeds::Feed::convert_into`]), which
+    /// then ends the row there and calls [`RowBatcher::pushed`].
+    pub(crate) fn columns(&mut self) -> &mut Columns {
+        &mut self.columns
+    }
+
+    /// Records the position of the row just ended in the columns.
+    pub(crate) fn pushed(&mut self, record: i64) {
+        self.records.push(record);
+        debug_assert_eq!(self.records.len(), self.columns.len());
+    }
+
+    /// Whether the rows pushed make a batch (see [`Columns::is_full`]).
+    pub(crate) fn is_full(&self) -> bool {
+        self.columns.is_full()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -174,8 +564,7 @@ impl RowBatcher {
     /// The rows pushed since the last call, as a batch of the table's stored schema.
     pub(crate) fn finish(&mut self) -> RecordBatch {
         let n = self.records.len();
-        let mut arrays: Vec<ArrayRef> =
-            self.columns.iter_mut().map(ColumnBuilder::finish).collect();
+        let mut arrays = self.columns.finish();
         let records: ArrayRef = Arc::new(Int64Array::from(std::mem::replace(
             &mut self.records,
             Vec::with_capacity(BATCH_ROWS),
@@ -252,7 +641,132 @@ impl QuarantineBatcher {
 mod tests {
     use super::*;
     use crate::feeds::{Feed, Row};
-    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::array::{
+        Array, AsArray, BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder,
+        ListBuilder, TimestampMicrosecondBuilder,
+    };
+
+    #[test]
+    fn columns_finish_as_arrows_builders_would_and_take_back_a_partial_row() {
+        // One column of each kind: platforms has text, codes, a division, a date, a boolean,
+        // code sets and an integer; hotline a timestamp; cases money.
+        const ITEMS: [&str; 4] = ["甲", "b", "", "丁丁"];
+        let mut c = Columns::new(&tables::PLATFORMS);
+        let kinds: Vec<Kind> = tables::PLATFORMS.columns.iter().map(|c| c.kind).collect();
+        let mut texts = StringBuilder::new();
+        let mut days = Date32Builder::new();
+        let mut flags = BooleanBuilder::new();
+        let mut sets = ListBuilder::new(StringBuilder::new()).with_field(list_item());
+        let mut ints = Int64Builder::new();
+        let mut times = TimestampMicrosecondBuilder::new();
+        let mut money = Decimal128Builder::new();
+        let mut ts = Prim::<i64>::new();
+        let mut fen = Prim::<i128>::new();
+        for r in 0..5i64 {
+            // Every third row null, and a partial row taken back after each.
+            let null = r % 3 == 1;
+            for col in c.columns.iter_mut() {
+                match (col, null) {
+                    (col, true) => col.push_null(),
+                    (Column::Text(t), _) => t.push(&format!("文本{r}")),
+                    (Column::Date(t), _) => t.push(-3 + r as i32),
+                    (Column::Bool(t), _) => t.push(r % 2 == 0),
+                    (Column::Int(t), _) => t.push(r * 1_000_000_007),
+                    (col @ Column::List { .. }, _) => col.push_items(&ITEMS[..r as usize]),
+                    (col, _) => panic!("{col:?}"),
+                }
+            }
+            if null {
+                texts.append_null();
+                days.append_null();
+                flags.append_null();
+                sets.append(false);
+                ints.append_null();
+                times.append_null();
+                money.append_null();
+                ts.push_null();
+                fen.push_null();
+            } else {
+                texts.append_value(format!("文本{r}"));
+                days.append_value(-3 + r as i32);
+                flags.append_value(r % 2 == 0);
+                for item in &ITEMS[..r as usize] {
+                    sets.values().append_value(item);
+                }
+                sets.append(true);
+                ints.append_value(r * 1_000_000_007);
+                times.append_value(r - 2);
+                money.append_value(i128::from(r) * 10_000_000_000_000_000_000);
+                ts.push(r - 2);
+                fen.push(i128::from(r) * 10_000_000_000_000_000_000);
+            }
+            assert_eq!(c.columns[0].rows(), c.len() + 1);
+            c.end_row();
+            // A record rejected after some of its fields.
+            c.columns[0].push_null();
+            if let Column::Text(t) = &mut c.columns[2] {
+                t.push("半截");
+            }
+            c.columns[6].push_items(&["mediation"]);
+            c.take_back();
+        }
+        assert_eq!(c.len(), 5);
+        assert_eq!(c.row(1).iter().filter(|v| **v != Value::Null).count(), 0);
+        assert_eq!(c.row(3)[0], Value::Text("文本3".into()));
+        assert_eq!(c.row(4)[0], Value::Null);
+        let arrays = c.finish();
+        assert_eq!(c.len(), 0);
+        for (i, (a, kind)) in arrays.iter().zip(&kinds).enumerate() {
+            let expected: ArrayRef = match kind {
+                Kind::Text | Kind::Code(_) | Kind::DivisionCode => Arc::new(texts.finish_cloned()),
+                Kind::Date => Arc::new(days.finish_cloned()),
+                Kind::Bool => Arc::new(flags.finish_cloned()),
+                Kind::CodeSet(_) => Arc::new(sets.finish_cloned()),
+                Kind::Int => Arc::new(ints.finish_cloned()),
+                k => panic!("{k:?}"),
+            };
+            assert_eq!(a.as_ref(), expected.as_ref(), "column {i}");
+        }
+        let expected = times.finish().with_timezone("UTC");
+        let mut t = Column::Ts(ts);
+        assert_eq!(t.finish().as_primitive(), &expected);
+        let expected = money
+            .finish()
+            .with_precision_and_scale(MONEY_PRECISION, MONEY_SCALE)
+            .unwrap();
+        let mut m = Column::Money(fen);
+        assert_eq!(m.finish().as_primitive(), &expected);
+        // Emptied for the next batch, and whole again after it.
+        c.columns[0].push_null();
+        c.take_back();
+        assert!(c.columns.iter().all(|c| c.rows() == 0));
+    }
+
+    #[test]
+    fn a_batch_ends_at_its_rows_or_at_its_text() {
+        let mut c = Columns::new(&tables::POPULATION);
+        let long = "x".repeat(1 << 20);
+        for _ in 0..BATCH_TEXT_BYTES >> 20 {
+            assert!(!c.is_full());
+            for col in c.columns.iter_mut() {
+                match col {
+                    Column::Text(t) => t.push(&long),
+                    col => col.push_null(),
+                }
+            }
+            c.end_row();
+        }
+        assert!(c.is_full(), "{} MiB of text", BATCH_TEXT_BYTES >> 20);
+        c.finish();
+        for _ in 0..BATCH_ROWS {
+            assert!(!c.is_full());
+            for col in c.columns.iter_mut() {
+                col.push_null();
+            }
+            c.end_row();
+        }
+        assert!(c.is_full());
+    }
 
     #[test]
     fn every_batch_carries_its_loads_lineage_whatever_its_length() {

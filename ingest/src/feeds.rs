@@ -11,6 +11,8 @@ use plsw_schemas::codes;
 use plsw_schemas::tables::{self, Kind, Table};
 use plsw_store::Divisions;
 
+pub use crate::batch::Fields;
+use crate::batch::{Column, Columns};
 use crate::parse;
 
 /// A typed value of one column. Text is borrowed from the record it was read from (or from the
@@ -75,44 +77,6 @@ impl<'a> Row<'a> {
     pub fn get(&self, name: &str) -> &Value<'a> {
         &self.values[self.idx(name)]
     }
-
-    /// The row emptied, to hold the values of another record (of another lifetime): its buffer
-    /// is kept, so a file's records are converted without an allocation each.
-    pub fn recycle<'b>(self) -> Row<'b> {
-        let mut values = self.values;
-        values.clear();
-        Row {
-            // An empty vector mapped to the same layout: collected in place, no allocation.
-            values: values.into_iter().map(|_| Value::Null).collect(),
-            warnings: 0,
-            table: self.table,
-        }
-    }
-
-    // The checks read columns by position (see [`col`]): a lookup by name compared names for
-    // every field of every record.
-
-    fn text_at(&self, i: usize) -> Option<&str> {
-        match &self.values[i] {
-            Value::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn int_at(&self, i: usize) -> Option<i64> {
-        match self.values[i] {
-            Value::Int(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    fn instant_at(&self, i: usize) -> Option<i64> {
-        match self.values[i] {
-            Value::Ts(v) | Value::Int(v) => Some(v),
-            Value::Date(d) => Some(d as i64),
-            _ => None,
-        }
-    }
 }
 
 /// The position of column `name` in `table`, computed at compile time (a name that is not a
@@ -158,7 +122,7 @@ pub struct Feed {
     /// earlier column `other` has `value` (feeds.md: an outcome on a case that is not a mediation
     /// is ignored).
     pub ignored_unless: &'static [(&'static str, &'static str, &'static str)],
-    pub check: for<'a> fn(&mut Row<'a>, &Divisions) -> Result<(), Reject>,
+    pub check: fn(&mut Fields, &Divisions) -> Result<(), Reject>,
 }
 
 impl Feed {
@@ -176,9 +140,13 @@ impl Feed {
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
     ) -> Result<Row<'a>, Reject> {
-        let mut row = Row::default();
-        self.convert_into(&self.plan(), &mut row, values, divisions)?;
-        Ok(row)
+        let mut columns = Columns::new(self.table);
+        let warnings = self.convert_into(&self.plan(), &mut columns, values, divisions)?;
+        Ok(Row {
+            values: columns.row(0),
+            warnings,
+            table: Some(self.table),
+        })
     }
 
     /// The feed's per-column rules resolved to column positions, once per file.
@@ -218,53 +186,86 @@ impl Feed {
         }
     }
 
-    /// [`Feed::convert`] into a row that is reused from record to record (see [`Row::recycle`]).
-    /// On a reject the row holds a partial record.
-    pub fn convert_into<'a>(
+    /// Converts one record's values (in table column order) straight into `columns` as their
+    /// next row and returns its warnings, or says why not and leaves `columns` as they were.
+    pub(crate) fn convert_into<'a>(
         &self,
         plan: &Plan,
-        row: &mut Row<'a>,
+        columns: &mut Columns,
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
-    ) -> Result<(), Reject> {
-        let ncols = self.table.columns.len();
-        row.table = Some(self.table);
-        row.warnings = 0;
-        row.values.clear();
-        for ((col, raw), rule) in self.table.columns.iter().zip(values).zip(&plan.columns) {
+    ) -> Result<u32, Reject> {
+        let checked = self
+            .push_fields(plan, columns, values)
+            .and_then(|warnings| {
+                (self.check)(&mut Fields::new(columns), divisions).map(|()| warnings)
+            });
+        match checked {
+            Ok(warnings) => {
+                columns.end_row();
+                Ok(warnings)
+            }
+            Err(reject) => {
+                columns.take_back();
+                Err(reject)
+            }
+        }
+    }
+
+    /// Pushes each field of a record into its column, converted by the column's kind and rules;
+    /// a record with fewer values (none comes from a file) leaves the rest null. On a reject
+    /// the fields before it stay pushed.
+    fn push_fields<'a>(
+        &self,
+        plan: &Plan,
+        columns: &mut Columns,
+        values: impl Iterator<Item = &'a str>,
+    ) -> Result<u32, Reject> {
+        let mut warnings = 0;
+        let mut pushed = 0;
+        let row = columns.len();
+        for (((i, col), raw), rule) in self
+            .table
+            .columns
+            .iter()
+            .enumerate()
+            .zip(values)
+            .zip(&plan.columns)
+        {
+            pushed = i + 1;
             let text = parse::trim(raw);
             if let Some((other, value)) = rule.ignored_unless {
-                if !matches!(&row.values[other], Value::Text(v) if v == value) {
-                    row.values.push(Value::Null);
+                if columns.text_at(other, row) != Some(value) {
+                    columns.columns[i].push_null();
                     continue;
                 }
             }
             let lenient = rule.lenient;
+            let column = &mut columns.columns[i];
             if text.is_empty() {
-                row.values.push(match (col.kind, lenient) {
-                    (_, Some(default)) => Value::Text(Cow::Borrowed(default)),
-                    (Kind::Bool, _) => Value::Bool(false),
+                match (col.kind, lenient, column) {
+                    (_, Some(default), Column::Text(c)) => c.push(default),
+                    (Kind::Bool, _, Column::Bool(c)) => c.push(false),
                     _ if col.required => {
                         return Err(reject(
                             "missing_required",
                             format!("{} is required but empty", col.name),
                         ))
                     }
-                    _ => Value::Null,
-                });
+                    (_, _, c) => c.push_null(),
+                }
                 continue;
             }
             let bad = |reason: &str, what: &str| {
                 reject(reason, format!("{}: {text:?} is not {what}", col.name))
             };
-            let v = match col.kind {
-                Kind::Text | Kind::DivisionCode => Value::Text(Cow::Borrowed(text)),
-                Kind::Float => unreachable!("feeds deliver no computed columns"),
-                Kind::Code(list) => match (rule.code(list, text), lenient) {
-                    (Some(code), _) => Value::Text(Cow::Borrowed(code)),
+            match (col.kind, column) {
+                (Kind::Text | Kind::DivisionCode, Column::Text(c)) => c.push(text),
+                (Kind::Code(list), Column::Text(c)) => match (rule.code(list, text), lenient) {
+                    (Some(code), _) => c.push(code),
                     (None, Some(default)) => {
-                        row.warnings += 1;
-                        Value::Text(Cow::Borrowed(default))
+                        warnings += 1;
+                        c.push(default);
                     }
                     (None, None) => {
                         return Err(reject(
@@ -273,20 +274,22 @@ impl Feed {
                         ))
                     }
                 },
-                Kind::Int => {
-                    Value::Int(parse::integer(text).ok_or_else(|| bad("bad_number", "an integer"))?)
+                (Kind::Int, Column::Int(c)) => {
+                    c.push(parse::integer(text).ok_or_else(|| bad("bad_number", "an integer"))?)
                 }
-                Kind::Bool => Value::Bool(parse::boolean(text).ok_or_else(|| {
+                (Kind::Bool, Column::Bool(c)) => c.push(parse::boolean(text).ok_or_else(|| {
                     bad("bad_boolean", "a boolean (true/false, 1/0, 是/否, Y/N)")
                 })?),
-                Kind::Date => Value::Date(
+                (Kind::Date, Column::Date(c)) => c.push(
                     rule.date(text)
                         .ok_or_else(|| bad("bad_date", "a date (YYYY-MM-DD or YYYY/M/D)"))?,
                 ),
-                Kind::Timestamp => Value::Ts(parse::local_timestamp(text).ok_or_else(|| {
-                    bad("bad_timestamp", "a local timestamp (YYYY-MM-DD HH:MM:SS)")
-                })?),
-                Kind::Money => {
+                (Kind::Timestamp, Column::Ts(c)) => {
+                    c.push(parse::local_timestamp(text).ok_or_else(|| {
+                        bad("bad_timestamp", "a local timestamp (YYYY-MM-DD HH:MM:SS)")
+                    })?)
+                }
+                (Kind::Money, Column::Money(c)) => {
                     let fen = parse::money_fen(text).ok_or_else(|| {
                         bad("bad_amount", "an amount in yuan with at most 2 decimals")
                     })?;
@@ -296,9 +299,9 @@ impl Feed {
                             format!("{}: {text} is negative", col.name),
                         ));
                     }
-                    Value::Money(fen)
+                    c.push(fen)
                 }
-                Kind::CodeSet(list) => {
+                (Kind::CodeSet(list), c) => {
                     let mut items = Vec::new();
                     for item in text
                         .split([';', '；'])
@@ -315,14 +318,16 @@ impl Feed {
                             items.push(code);
                         }
                     }
-                    Value::List(items)
+                    c.push_items(&items)
                 }
-            };
-            row.values.push(v);
+                (Kind::Float, _) => unreachable!("feeds deliver no computed columns"),
+                (kind, _) => unreachable!("a column of kind {kind:?} is built for its kind"),
+            }
         }
-        // A record with fewer values (none comes from a file) leaves the rest empty.
-        row.values.resize(ncols, Value::Null);
-        (self.check)(row, divisions)
+        for c in &mut columns.columns[pushed..] {
+            c.push_null();
+        }
+        Ok(warnings)
     }
 }
 
@@ -455,7 +460,7 @@ macro_rules! at {
     };
 }
 
-fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_hotline(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::HOTLINE_CALLS;
     let seat = row.text_at(at!(T, "seat_city_code")).unwrap_or_default();
     if !(d.is_city(seat) || seat == plsw_store::PROVINCE_CODE) {
@@ -467,10 +472,8 @@ fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
         ));
     }
     let caller = at!(T, "caller_county_code");
-    if let Some(code) = row.text_at(caller) {
-        if !d.is_county(code) {
-            row.values[caller] = Value::Null;
-        }
+    if row.text_at(caller).is_some_and(|code| !d.is_county(code)) {
+        row.set_null(caller);
     }
     let queued = row.instant_at(at!(T, "queued_at")).unwrap_or_default();
     let ended = row.instant_at(at!(T, "ended_at")).unwrap_or_default();
@@ -506,7 +509,7 @@ fn check_hotline(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_case(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::CASES;
     let code = row.text_at(at!(T, "county_code")).unwrap_or_default();
     if !(d.is_county(code) || d.is_city(code)) {
@@ -527,7 +530,7 @@ fn check_case(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_platform(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::PLATFORMS;
     let code = row.text_at(at!(T, "division_code")).unwrap_or_default();
     let level = row.text_at(at!(T, "level")).unwrap_or_default();
@@ -559,7 +562,7 @@ fn check_platform(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_staff(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::STAFF;
     let code = row.text_at(at!(T, "division_code")).unwrap_or_default();
     if !d.is_division(code) {
@@ -583,7 +586,12 @@ fn check_staff(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
 }
 
 /// The county and year of a funding or population row, at these positions.
-fn check_county_year(row: &Row, d: &Divisions, county: usize, year: usize) -> Result<(), Reject> {
+fn check_county_year(
+    row: &Fields,
+    d: &Divisions,
+    county: usize,
+    year: usize,
+) -> Result<(), Reject> {
     let code = row.text_at(county).unwrap_or_default();
     if !d.is_county(code) {
         return Err(reject(
@@ -598,7 +606,7 @@ fn check_county_year(row: &Row, d: &Divisions, county: usize, year: usize) -> Re
     Ok(())
 }
 
-fn check_funding(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_funding(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::FUNDING;
     check_county_year(row, d, at!(T, "county_code"), at!(T, "year"))?;
     let q = row.int_at(at!(T, "quarter")).unwrap_or_default();
@@ -608,7 +616,7 @@ fn check_funding(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
     Ok(())
 }
 
-fn check_population(row: &mut Row, d: &Divisions) -> Result<(), Reject> {
+fn check_population(row: &mut Fields, d: &Divisions) -> Result<(), Reject> {
     const T: Table = tables::POPULATION;
     check_county_year(row, d, at!(T, "county_code"), at!(T, "year"))?;
     let p = row.int_at(at!(T, "population")).unwrap_or_default();

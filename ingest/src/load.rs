@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use crate::batch::{Lineage, QuarantineBatcher, RowBatcher, BATCH_ROWS};
 use crate::error::{Error, Result};
-use crate::feeds::{Feed, Reject, Row};
+use crate::feeds::{Feed, Reject};
 use crate::reader::{RawRecord, Records};
 use crate::source::{self, Encoding};
 
@@ -524,16 +524,12 @@ async fn stream(
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
     let plan = feed.plan();
-    // One row's buffer serves every record: a row borrows its record's text, so it is recycled
-    // from record to record rather than kept.
-    let mut spare: Row<'static> = Row::default();
     while records.next_into(&mut rec, path)? {
         if encoding == Encoding::Xlsx && Records::is_blank(&rec) {
             continue;
         }
         report.read += 1;
-        // An empty row of any lifetime serves as one of the record's (the values are covariant).
-        let mut row: Row<'_> = std::mem::take(&mut spare);
+        // Each record is converted straight into the columns of the batch being built.
         let result = if let Some(message) = records.cell_error(&rec) {
             Err(Reject {
                 reason: "bad_cell".into(),
@@ -541,7 +537,7 @@ async fn stream(
             })
         } else if records.well_formed(&rec) {
             let values = (0..ncols).map(|c| records.value(&rec, c));
-            feed.convert_into(&plan, &mut row, values, divisions)
+            feed.convert_into(&plan, rows.columns(), values, divisions)
         } else {
             Err(Reject {
                 reason: "malformed_record".into(),
@@ -553,11 +549,11 @@ async fn stream(
             })
         };
         match result {
-            Ok(()) => {
+            Ok(warnings) => {
                 report.accepted += 1;
-                report.warnings += i64::from(row.warnings > 0);
-                rows.push(&row, rec.position);
-                if rows.len() >= BATCH_ROWS {
+                report.warnings += i64::from(warnings > 0);
+                rows.pushed(rec.position);
+                if rows.is_full() {
                     let batch = rows.finish();
                     if let Some(w) = raw.as_mut() {
                         w.write(batch).await?;
@@ -575,7 +571,6 @@ async fn stream(
                 }
             }
         }
-        spare = row.recycle();
         if report.read % 4096 == 0 {
             bar.set_position(report.read as u64);
         }

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 use url::Url;
 
-use crate::batch::{Lineage, QuarantineBatcher, RowBatcher, BATCH_ROWS};
+use crate::batch::{Lineage, QuarantineBatcher, RowBatcher};
 use crate::error::{Error, Result};
 use crate::feeds::{Reject, Row, Value};
 use crate::load::{crash_point, now_micros, progress_bar};
@@ -468,7 +468,7 @@ async fn commit_group(
         let mut rows = RowBatcher::new(&WORK_ORDER_VERSIONS, lineage.clone());
         for p in &g.rows {
             rows.push(&p.row, p.record);
-            if rows.len() >= BATCH_ROWS {
+            if rows.is_full() {
                 w.write(rows.finish()).await?;
             }
         }

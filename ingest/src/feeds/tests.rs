@@ -170,12 +170,13 @@ fn case_outcome_only_for_mediation() {
 }
 
 #[test]
-fn a_row_reused_across_records_holds_only_the_last_record() {
-    // The ingest converts every record of a file into one reused row: a record after a
-    // rejected one, or after one with more values, must come out as if converted alone.
+fn records_converted_into_one_batch_come_out_as_if_converted_alone() {
+    // The ingest converts every record of a file straight into the columns of its batch: a
+    // record after a rejected one (whose fields up to the reject were pushed, then taken back),
+    // or after one with more values, must come out as if converted alone.
     let d = Divisions::builtin();
     let plan = CASES.plan();
-    let mut row = Row::default();
+    let mut columns = crate::batch::Columns::new(CASES.table);
     let records = [
         case(&[]),
         case(&[(4, "2025-02-28")]),
@@ -196,17 +197,29 @@ fn a_row_reused_across_records_holds_only_the_last_record() {
         case(&[(6, "否")]),
         case(&[(6, "N")]),
     ];
+    let mut accepted = Vec::new();
     for values in &records {
         let fresh = run(&CASES, values);
-        let reused = CASES.convert_into(&plan, &mut row, values.iter().copied(), &d);
+        let before = columns.len();
+        let reused = CASES.convert_into(&plan, &mut columns, values.iter().copied(), &d);
         match (fresh, reused) {
-            (Ok(fresh), Ok(())) => {
-                assert_eq!(fresh.values, row.values, "{values:?}");
-                assert_eq!(fresh.warnings, row.warnings);
+            (Ok(fresh), Ok(warnings)) => {
+                assert_eq!(columns.len(), before + 1);
+                assert_eq!(fresh.values, columns.row(before), "{values:?}");
+                assert_eq!(fresh.warnings, warnings);
+                accepted.push(fresh.values);
             }
-            (Err(a), Err(b)) => assert_eq!(a, b, "{values:?}"),
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "{values:?}");
+                assert_eq!(columns.len(), before, "a rejected record is taken back");
+            }
             (a, b) => panic!("{values:?}: alone {a:?}, reused {b:?}"),
         }
+    }
+    // The records rejected between them left the accepted rows as they were.
+    assert!(accepted.len() >= 8 && accepted.len() < records.len());
+    for (r, values) in accepted.iter().enumerate() {
+        assert_eq!(&columns.row(r), values);
     }
 }
 
