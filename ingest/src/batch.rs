@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch,
-    StringArray, StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, BooleanBufferBuilder, Date32Array, Decimal128Array, Int64Array,
+    ListArray, NullBufferBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
-use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{ArrowNativeType, DataType, Field, SchemaRef};
 use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
 
@@ -28,15 +29,21 @@ pub(crate) struct Lineage {
     pub(crate) as_of: Option<i32>,
 }
 
-/// One column of the rows being batched, in the form Arrow stores it: the values of each row
-/// pushed as the record's field is converted, with a flag per row for null. A record is
-/// converted field by field straight into these, and a rejected one is taken back by
-/// [`Columns::take_back`] (arrow's builders cannot shorten).
+/// One column of the rows being batched. A record is converted field by field straight into
+/// these (see [`crate::feeds::Feed::convert_into`]), and a record rejected after some of its
+/// fields is taken back ([`Columns::take_back`]), which arrow's builders cannot do: the values
+/// of fixed width are kept in vectors of our own, handed to arrow without a copy. Text is held
+/// as the record's own `&str` until the record is accepted and only then appended to arrow's
+/// builder ([`Columns::end_row`]): an array made of text buffers of our own would be checked as
+/// UTF-8 once more, and the builder's is not.
 #[derive(Debug)]
 pub(crate) enum Column {
-    Text(Texts),
+    Text(StringBuilder),
     Int(Prim<i64>),
-    Bool(Prim<bool>),
+    Bool {
+        values: BooleanBufferBuilder,
+        nulls: NullBufferBuilder,
+    },
     /// Days since the epoch.
     Date(Prim<i32>),
     /// UTC microseconds.
@@ -46,45 +53,45 @@ pub(crate) enum Column {
     /// Each row's items: `ends[r]` is where row `r`'s items end in `items`.
     List {
         ends: Vec<i32>,
-        items: Texts,
-        valid: Vec<bool>,
+        items: Vec<&'static str>,
+        nulls: NullBufferBuilder,
     },
 }
 
-/// Fixed-width values and their validity, one per row (a null's value is the default).
+/// Values of fixed width and their nulls, one per row (a null's value is the default).
 #[derive(Debug)]
 pub(crate) struct Prim<T> {
     values: Vec<T>,
-    valid: Vec<bool>,
+    nulls: NullBufferBuilder,
 }
 
 impl<T: Copy + Default> Prim<T> {
     fn new() -> Self {
         Prim {
             values: Vec::with_capacity(BATCH_ROWS),
-            valid: Vec::with_capacity(BATCH_ROWS),
+            nulls: NullBufferBuilder::new(BATCH_ROWS),
         }
     }
 
     #[inline]
     pub(crate) fn push(&mut self, v: T) {
         self.values.push(v);
-        self.valid.push(true);
+        self.nulls.append_non_null();
     }
 
     #[inline]
     fn push_null(&mut self) {
         self.values.push(T::default());
-        self.valid.push(false);
+        self.nulls.append_null();
     }
 
     fn get(&self, row: usize) -> Option<T> {
-        self.valid[row].then(|| self.values[row])
+        self.nulls.is_valid(row).then(|| self.values[row])
     }
 
     fn truncate(&mut self, rows: usize) {
         self.values.truncate(rows);
-        self.valid.truncate(rows);
+        self.nulls.truncate(rows);
     }
 
     fn take(&mut self) -> (ScalarBuffer<T>, Option<NullBuffer>)
@@ -92,92 +99,7 @@ impl<T: Copy + Default> Prim<T> {
         T: ArrowNativeType,
     {
         let values = std::mem::replace(&mut self.values, Vec::with_capacity(BATCH_ROWS));
-        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(BATCH_ROWS));
-        (ScalarBuffer::from(values), nulls(valid))
-    }
-}
-
-/// Text values, each row's bytes ending at `ends[r]` in `bytes`.
-#[derive(Debug)]
-pub(crate) struct Texts {
-    ends: Vec<i32>,
-    bytes: Vec<u8>,
-    valid: Vec<bool>,
-}
-
-impl Texts {
-    fn new() -> Self {
-        Texts {
-            ends: Vec::with_capacity(BATCH_ROWS),
-            bytes: Vec::with_capacity(BATCH_ROWS * 16),
-            valid: Vec::with_capacity(BATCH_ROWS),
-        }
-    }
-
-    fn end(&self) -> i32 {
-        // A batch holds less than 2 GiB of a column's text ([`Columns::is_full`] ends it at
-        // [`BATCH_TEXT_BYTES`]); only one field longer than that could pass it.
-        i32::try_from(self.bytes.len()).expect("a batch's column text under 2 GiB")
-    }
-
-    #[inline]
-    pub(crate) fn push(&mut self, s: &str) {
-        self.bytes.extend_from_slice(s.as_bytes());
-        self.ends.push(self.end());
-        self.valid.push(true);
-    }
-
-    #[inline]
-    fn push_null(&mut self) {
-        self.ends.push(self.end());
-        self.valid.push(false);
-    }
-
-    fn start(&self, row: usize) -> usize {
-        if row == 0 {
-            0
-        } else {
-            self.ends[row - 1] as usize
-        }
-    }
-
-    fn get(&self, row: usize) -> Option<&str> {
-        self.valid[row].then(|| self.value(row))
-    }
-
-    /// Row `row`'s text, empty for a null.
-    fn value(&self, row: usize) -> &str {
-        let bytes = &self.bytes[self.start(row)..self.ends[row] as usize];
-        // Only whole `&str`s are pushed, so every row's bytes are UTF-8.
-        std::str::from_utf8(bytes).expect("pushed as text")
-    }
-
-    fn truncate(&mut self, rows: usize) {
-        self.bytes.truncate(self.start(rows));
-        self.ends.truncate(rows);
-        self.valid.truncate(rows);
-    }
-
-    fn take(&mut self) -> StringArray {
-        let mut ends = std::mem::replace(&mut self.ends, Vec::with_capacity(BATCH_ROWS));
-        let cap = self.bytes.capacity();
-        let bytes = std::mem::replace(&mut self.bytes, Vec::with_capacity(cap));
-        let valid = std::mem::replace(&mut self.valid, Vec::with_capacity(BATCH_ROWS));
-        ends.insert(0, 0);
-        StringArray::new(
-            OffsetBuffer::new(ScalarBuffer::from(ends)),
-            Buffer::from_vec(bytes),
-            nulls(valid),
-        )
-    }
-}
-
-/// The null buffer of rows with these validities: none when every row is valid.
-fn nulls(valid: Vec<bool>) -> Option<NullBuffer> {
-    if valid.iter().all(|v| *v) {
-        None
-    } else {
-        Some(NullBuffer::from(valid))
+        (ScalarBuffer::from(values), self.nulls.finish())
     }
 }
 
@@ -186,58 +108,78 @@ fn list_item() -> Arc<Field> {
     Arc::new(Field::new("element", DataType::Utf8, true))
 }
 
+/// Most columns a file feed's table has: a record's text is held on the stack while converted.
+pub(crate) const MAX_COLUMNS: usize = 16;
+
 impl Column {
     fn new(kind: Kind) -> Self {
         match kind {
-            Kind::Text | Kind::Code(_) | Kind::DivisionCode => Column::Text(Texts::new()),
+            Kind::Text | Kind::Code(_) | Kind::DivisionCode => {
+                Column::Text(StringBuilder::with_capacity(BATCH_ROWS, BATCH_ROWS * 16))
+            }
             Kind::Int => Column::Int(Prim::new()),
-            Kind::Bool => Column::Bool(Prim::new()),
+            Kind::Bool => Column::Bool {
+                values: BooleanBufferBuilder::new(BATCH_ROWS),
+                nulls: NullBufferBuilder::new(BATCH_ROWS),
+            },
             Kind::Date => Column::Date(Prim::new()),
             Kind::Timestamp => Column::Ts(Prim::new()),
             Kind::Money => Column::Money(Prim::new()),
             Kind::Float => unreachable!("no feed column is computed"),
             Kind::CodeSet(_) => Column::List {
-                ends: Vec::with_capacity(BATCH_ROWS),
-                items: Texts::new(),
-                valid: Vec::with_capacity(BATCH_ROWS),
+                ends: Vec::new(),
+                items: Vec::new(),
+                nulls: NullBufferBuilder::new(0),
             },
         }
     }
 
+    /// Pushes a null, except into a text column, whose row is appended by
+    /// [`Columns::end_row`] (from the record's text, which says none).
     pub(crate) fn push_null(&mut self) {
         match self {
-            Column::Text(c) => c.push_null(),
-            Column::Int(c) => c.push_null(),
-            Column::Bool(c) => c.push_null(),
+            Column::Text(_) => {}
+            Column::Int(c) | Column::Ts(c) => c.push_null(),
+            Column::Bool { values, nulls } => {
+                values.append(false);
+                nulls.append_null();
+            }
             Column::Date(c) => c.push_null(),
-            Column::Ts(c) => c.push_null(),
             Column::Money(c) => c.push_null(),
-            Column::List { ends, items, valid } => {
-                ends.push(items.ends.len() as i32);
-                valid.push(false);
+            Column::List { ends, items, nulls } => {
+                ends.push(items.len() as i32);
+                nulls.append_null();
             }
         }
     }
 
-    /// Pushes a code set's items as one row.
-    pub(crate) fn push_items(&mut self, list: &[&str]) {
-        let Column::List { ends, items, valid } = self else {
-            panic!("items pushed into a column that is not a code set")
+    #[inline]
+    pub(crate) fn push_bool(&mut self, v: bool) {
+        let Column::Bool { values, nulls } = self else {
+            unreachable!("a boolean pushed into a column of another kind")
         };
-        for i in list {
-            items.push(i);
-        }
-        ends.push(items.ends.len() as i32);
-        valid.push(true);
+        values.append(v);
+        nulls.append_non_null();
     }
 
-    /// Pushes `v`: a value of another kind than the column's is pushed as a null, as arrow's
-    /// builders were given it.
+    /// Pushes a code set's items as one row.
+    pub(crate) fn push_items(&mut self, list: &[&'static str]) {
+        let Column::List { ends, items, nulls } = self else {
+            unreachable!("items pushed into a column that is not a code set")
+        };
+        items.extend_from_slice(list);
+        ends.push(items.len() as i32);
+        nulls.append_non_null();
+    }
+
+    /// Pushes `v`, text included: a value of another kind than the column's is pushed as a
+    /// null, as arrow's builders were given it.
     fn push_value(&mut self, v: &Value) {
         match (self, v) {
-            (Column::Text(c), Value::Text(s)) => c.push(s),
+            (Column::Text(c), Value::Text(s)) => c.append_value(s),
+            (Column::Text(c), _) => c.append_null(),
             (Column::Int(c), Value::Int(i)) => c.push(*i),
-            (Column::Bool(c), Value::Bool(x)) => c.push(*x),
+            (c @ Column::Bool { .. }, Value::Bool(x)) => c.push_bool(*x),
             (Column::Date(c), Value::Date(d)) => c.push(*d),
             (Column::Ts(c), Value::Ts(t)) => c.push(*t),
             (Column::Money(c), Value::Money(m)) => c.push(*m),
@@ -246,40 +188,48 @@ impl Column {
         }
     }
 
-    /// Row `row`'s value, in a column of this kind.
-    fn value(&self, kind: Kind, row: usize) -> Value<'static> {
+    /// Row `row`'s value (of a row ended in every column).
+    fn value(&self, row: usize) -> Value<'static> {
         let or_null = |v: Option<Value<'static>>| v.unwrap_or(Value::Null);
         match self {
-            Column::Text(c) => or_null(c.get(row).map(|s| Value::Text(s.to_string().into()))),
+            Column::Text(c) => {
+                let valid = c
+                    .validity_slice()
+                    .is_none_or(|v| v[row / 8] & (1 << (row % 8)) != 0);
+                let o = c.offsets_slice();
+                let bytes = &c.values_slice()[o[row] as usize..o[row + 1] as usize];
+                let text = String::from_utf8(bytes.to_vec()).expect("appended as text");
+                if valid {
+                    Value::Text(text.into())
+                } else {
+                    Value::Null
+                }
+            }
             Column::Int(c) => or_null(c.get(row).map(Value::Int)),
-            Column::Bool(c) => or_null(c.get(row).map(Value::Bool)),
+            Column::Bool { values, nulls } => or_null(
+                nulls
+                    .is_valid(row)
+                    .then(|| Value::Bool(values.get_bit(row))),
+            ),
             Column::Date(c) => or_null(c.get(row).map(Value::Date)),
             Column::Ts(c) => or_null(c.get(row).map(Value::Ts)),
             Column::Money(c) => or_null(c.get(row).map(Value::Money)),
-            Column::List { ends, items, valid } => {
-                if !valid[row] {
+            Column::List { ends, items, nulls } => {
+                if !nulls.is_valid(row) {
                     return Value::Null;
                 }
-                let Kind::CodeSet(list) = kind else {
-                    unreachable!("a list column holds a code set")
-                };
                 let from = if row == 0 { 0 } else { ends[row - 1] as usize };
-                // The items are codes of the list, found there to be `'static`.
-                Value::List(
-                    (from..ends[row] as usize)
-                        .filter_map(|i| list.codes.iter().find(|(c, _)| *c == items.value(i)))
-                        .map(|(c, _)| *c)
-                        .collect(),
-                )
+                Value::List(items[from..ends[row] as usize].to_vec())
             }
         }
     }
 
+    /// Rows pushed (a text column's, appended).
     fn rows(&self) -> usize {
         match self {
-            Column::Text(c) => c.ends.len(),
+            Column::Text(c) => c.offsets_slice().len() - 1,
             Column::Int(c) | Column::Ts(c) => c.values.len(),
-            Column::Bool(c) => c.values.len(),
+            Column::Bool { values, .. } => values.len(),
             Column::Date(c) => c.values.len(),
             Column::Money(c) => c.values.len(),
             Column::List { ends, .. } => ends.len(),
@@ -288,44 +238,44 @@ impl Column {
 
     fn text_bytes(&self) -> usize {
         match self {
-            Column::Text(c) | Column::List { items: c, .. } => c.bytes.len(),
+            Column::Text(c) => c.values_slice().len(),
             _ => 0,
         }
     }
 
     fn truncate(&mut self, rows: usize) {
         match self {
-            Column::Text(c) => c.truncate(rows),
+            Column::Text(_) => {}
             Column::Int(c) | Column::Ts(c) => c.truncate(rows),
-            Column::Bool(c) => c.truncate(rows),
+            Column::Bool { values, nulls } => {
+                values.truncate(rows);
+                nulls.truncate(rows);
+            }
             Column::Date(c) => c.truncate(rows),
             Column::Money(c) => c.truncate(rows),
-            Column::List { ends, items, valid } => {
+            Column::List { ends, items, nulls } => {
                 if rows < ends.len() {
-                    let keep = if rows == 0 {
+                    items.truncate(if rows == 0 {
                         0
                     } else {
                         ends[rows - 1] as usize
-                    };
-                    items.truncate(keep);
+                    });
                 }
                 ends.truncate(rows);
-                valid.truncate(rows);
+                nulls.truncate(rows);
             }
         }
     }
 
     fn finish(&mut self) -> ArrayRef {
         match self {
-            Column::Text(c) => Arc::new(c.take()),
+            Column::Text(c) => Arc::new(c.finish()),
             Column::Int(c) => {
                 let (v, n) = c.take();
                 Arc::new(Int64Array::new(v, n))
             }
-            Column::Bool(c) => {
-                let values = std::mem::replace(&mut c.values, Vec::with_capacity(BATCH_ROWS));
-                let valid = std::mem::replace(&mut c.valid, Vec::with_capacity(BATCH_ROWS));
-                Arc::new(BooleanArray::new(BooleanBuffer::from(values), nulls(valid)))
+            Column::Bool { values, nulls } => {
+                Arc::new(BooleanArray::new(values.finish(), nulls.finish()))
             }
             Column::Date(c) => {
                 let (v, n) = c.take();
@@ -343,28 +293,28 @@ impl Column {
                         .expect("valid decimal type"),
                 )
             }
-            Column::List { ends, items, valid } => {
-                let mut ends = std::mem::replace(ends, Vec::with_capacity(BATCH_ROWS));
-                let valid = std::mem::replace(valid, Vec::with_capacity(BATCH_ROWS));
-                ends.insert(0, 0);
+            Column::List { ends, items, nulls } => {
+                let mut texts = StringBuilder::new();
+                for i in items.drain(..) {
+                    texts.append_value(i);
+                }
+                let offsets = std::iter::once(0).chain(ends.drain(..));
                 Arc::new(ListArray::new(
                     list_item(),
-                    OffsetBuffer::new(ScalarBuffer::from(ends)),
-                    Arc::new(items.take()),
-                    nulls(valid),
+                    OffsetBuffer::new(ScalarBuffer::from_iter(offsets)),
+                    Arc::new(texts.finish()),
+                    nulls.finish(),
                 ))
             }
         }
     }
 }
 
-/// The columns of a table's feed being batched: the rows pushed so far, and the fields of the
-/// record being converted into them.
+/// The columns of a table's feed being batched.
 #[derive(Debug)]
 pub(crate) struct Columns {
-    table: &'static Table,
     pub(crate) columns: Vec<Column>,
-    /// Rows complete in every column.
+    /// Rows ended in every column.
     rows: usize,
 }
 
@@ -375,16 +325,21 @@ const BATCH_TEXT_BYTES: usize = 256 << 20;
 impl Columns {
     pub(crate) fn new(table: &'static Table) -> Self {
         Columns {
-            table,
             columns: table.columns.iter().map(|c| Column::new(c.kind)).collect(),
             rows: 0,
         }
     }
 
-    /// Ends the row being pushed: every column has a value in it.
-    pub(crate) fn end_row(&mut self) {
-        debug_assert!(self.columns.iter().all(|c| c.rows() == self.rows + 1));
+    /// Ends the row being pushed: appends its text (`texts[i]` for text column `i`; the other
+    /// columns have their value already).
+    pub(crate) fn end_row(&mut self, texts: &[Option<&str>]) {
+        for (c, t) in self.columns.iter_mut().zip(texts) {
+            if let Column::Text(b) = c {
+                b.append_option(*t);
+            }
+        }
         self.rows += 1;
+        debug_assert!(self.columns.iter().all(|c| c.rows() == self.rows));
     }
 
     /// Takes back the row being pushed, whichever columns it reached.
@@ -397,12 +352,7 @@ impl Columns {
 
     /// The values of row `row`.
     pub(crate) fn row(&self, row: usize) -> Vec<Value<'static>> {
-        let kinds = self.table.columns.iter().map(|c| c.kind);
-        self.columns
-            .iter()
-            .zip(kinds)
-            .map(|(c, kind)| c.value(kind, row))
-            .collect()
+        self.columns.iter().map(|c| c.value(row)).collect()
     }
 
     /// Whether the rows pushed make a batch: [`BATCH_ROWS`] of them, or a column's text at
@@ -421,39 +371,31 @@ impl Columns {
         self.columns.iter_mut().map(Column::finish).collect()
     }
 
-    /// Column `col`'s text in row `row` (none for a null or a column not of text).
-    pub(crate) fn text_at(&self, col: usize, row: usize) -> Option<&str> {
-        match &self.columns[col] {
-            Column::Text(c) => c.get(row),
-            _ => None,
-        }
-    }
-
-    /// Rows complete in every column.
+    /// Rows ended in every column.
     pub(crate) fn len(&self) -> usize {
         self.rows
     }
 }
 
-/// The row being pushed into some columns, as a feed's checks read it.
-pub struct Fields<'b> {
-    columns: &'b mut [Column],
+/// The row being converted, as a feed's checks read it: its text still the record's, its other
+/// values pushed into their columns.
+pub struct Fields<'f, 'a> {
+    texts: &'f mut [Option<&'a str>],
+    columns: &'f mut [Column],
     row: usize,
 }
 
-impl<'b> Fields<'b> {
-    pub(crate) fn new(columns: &'b mut Columns) -> Self {
+impl<'f, 'a> Fields<'f, 'a> {
+    pub(crate) fn new(columns: &'f mut Columns, texts: &'f mut [Option<&'a str>]) -> Self {
         Fields {
             row: columns.rows,
             columns: &mut columns.columns,
+            texts,
         }
     }
 
-    pub(crate) fn text_at(&self, i: usize) -> Option<&str> {
-        match &self.columns[i] {
-            Column::Text(c) => c.get(self.row),
-            _ => None,
-        }
+    pub(crate) fn text_at(&self, i: usize) -> Option<&'a str> {
+        self.texts[i]
     }
 
     pub(crate) fn int_at(&self, i: usize) -> Option<i64> {
@@ -474,6 +416,7 @@ impl<'b> Fields<'b> {
 
     /// Makes column `i` of the row null (a value the rules drop).
     pub(crate) fn set_null(&mut self, i: usize) {
+        self.texts[i] = None;
         let c = &mut self.columns[i];
         c.truncate(self.row);
         c.push_null();
@@ -536,7 +479,8 @@ impl RowBatcher {
         for (c, v) in self.columns.columns.iter_mut().zip(&row.values) {
             c.push_value(v);
         }
-        self.columns.end_row();
+        // The text is appended already.
+        self.columns.end_row(&[]);
         self.records.push(record);
     }
 
@@ -648,8 +592,8 @@ mod tests {
 
     #[test]
     fn columns_finish_as_arrows_builders_would_and_take_back_a_partial_row() {
-        // One column of each kind: platforms has text, codes, a division, a date, a boolean,
-        // code sets and an integer; hotline a timestamp; cases money.
+        // Platforms has a column of every kind a feed converts but time and money: text,
+        // codes, a division, a date, a boolean, code sets and an integer.
         const ITEMS: [&str; 4] = ["甲", "b", "", "丁丁"];
         let mut c = Columns::new(&tables::PLATFORMS);
         let kinds: Vec<Kind> = tables::PLATFORMS.columns.iter().map(|c| c.kind).collect();
@@ -663,14 +607,16 @@ mod tests {
         let mut ts = Prim::<i64>::new();
         let mut fen = Prim::<i128>::new();
         for r in 0..5i64 {
-            // Every third row null, and a partial row taken back after each.
+            // Rows 1 and 4 null, and a partial row taken back after each.
             let null = r % 3 == 1;
-            for col in c.columns.iter_mut() {
+            let text = format!("文本{r}");
+            let mut row_texts = [None; MAX_COLUMNS];
+            for (i, col) in c.columns.iter_mut().enumerate() {
                 match (col, null) {
                     (col, true) => col.push_null(),
-                    (Column::Text(t), _) => t.push(&format!("文本{r}")),
+                    (Column::Text(_), _) => row_texts[i] = Some(text.as_str()),
                     (Column::Date(t), _) => t.push(-3 + r as i32),
-                    (Column::Bool(t), _) => t.push(r % 2 == 0),
+                    (col @ Column::Bool { .. }, _) => col.push_bool(r % 2 == 0),
                     (Column::Int(t), _) => t.push(r * 1_000_000_007),
                     (col @ Column::List { .. }, _) => col.push_items(&ITEMS[..r as usize]),
                     (col, _) => panic!("{col:?}"),
@@ -687,7 +633,7 @@ mod tests {
                 ts.push_null();
                 fen.push_null();
             } else {
-                texts.append_value(format!("文本{r}"));
+                texts.append_value(&text);
                 days.append_value(-3 + r as i32);
                 flags.append_value(r % 2 == 0);
                 for item in &ITEMS[..r as usize] {
@@ -700,19 +646,22 @@ mod tests {
                 ts.push(r - 2);
                 fen.push(i128::from(r) * 10_000_000_000_000_000_000);
             }
-            assert_eq!(c.columns[0].rows(), c.len() + 1);
-            c.end_row();
+            // The checks see the row's text and values before it ends.
+            let fields = Fields::new(&mut c, &mut row_texts);
+            assert_eq!(fields.text_at(0), (!null).then_some(text.as_str()));
+            assert_eq!(fields.instant_at(4), (!null).then_some(r - 3));
+            assert_eq!(fields.int_at(8), (!null).then_some(r * 1_000_000_007));
+            c.end_row(&row_texts);
             // A record rejected after some of its fields.
-            c.columns[0].push_null();
-            if let Column::Text(t) = &mut c.columns[2] {
-                t.push("半截");
-            }
+            c.columns[4].push_null();
+            c.columns[5].push_bool(true);
             c.columns[6].push_items(&["mediation"]);
             c.take_back();
         }
         assert_eq!(c.len(), 5);
-        assert_eq!(c.row(1).iter().filter(|v| **v != Value::Null).count(), 0);
+        assert!(c.row(1).iter().all(|v| *v == Value::Null));
         assert_eq!(c.row(3)[0], Value::Text("文本3".into()));
+        assert_eq!(c.row(3)[6], Value::List(vec!["甲", "b", ""]));
         assert_eq!(c.row(4)[0], Value::Null);
         let arrays = c.finish();
         assert_eq!(c.len(), 0);
@@ -736,25 +685,47 @@ mod tests {
             .unwrap();
         let mut m = Column::Money(fen);
         assert_eq!(m.finish().as_primitive(), &expected);
-        // Emptied for the next batch, and whole again after it.
-        c.columns[0].push_null();
-        c.take_back();
+        // Emptied for the next batch.
         assert!(c.columns.iter().all(|c| c.rows() == 0));
+    }
+
+    #[test]
+    fn a_fields_null_is_its_columns() {
+        // A check that drops a value (a caller's county that is not one) leaves it null, text
+        // or not.
+        let mut c = Columns::new(&tables::POPULATION);
+        let mut texts = [None; MAX_COLUMNS];
+        texts[0] = Some("410122");
+        let [_, year, people] = &mut c.columns[..] else {
+            panic!("population has three columns")
+        };
+        let (Column::Int(year), Column::Int(people)) = (year, people) else {
+            panic!("population's year and count are integers")
+        };
+        year.push(2025);
+        people.push(7);
+        let mut fields = Fields::new(&mut c, &mut texts);
+        fields.set_null(0);
+        fields.set_null(2);
+        assert_eq!(fields.text_at(0), None);
+        assert_eq!(fields.int_at(1), Some(2025));
+        assert_eq!(fields.int_at(2), None);
+        c.end_row(&texts);
+        assert_eq!(c.row(0), [Value::Null, Value::Int(2025), Value::Null]);
     }
 
     #[test]
     fn a_batch_ends_at_its_rows_or_at_its_text() {
         let mut c = Columns::new(&tables::POPULATION);
         let long = "x".repeat(1 << 20);
+        let mut texts = [None; MAX_COLUMNS];
+        texts[0] = Some(long.as_str());
         for _ in 0..BATCH_TEXT_BYTES >> 20 {
             assert!(!c.is_full());
             for col in c.columns.iter_mut() {
-                match col {
-                    Column::Text(t) => t.push(&long),
-                    col => col.push_null(),
-                }
+                col.push_null();
             }
-            c.end_row();
+            c.end_row(&texts);
         }
         assert!(c.is_full(), "{} MiB of text", BATCH_TEXT_BYTES >> 20);
         c.finish();
@@ -763,7 +734,7 @@ mod tests {
             for col in c.columns.iter_mut() {
                 col.push_null();
             }
-            c.end_row();
+            c.end_row(&[None; MAX_COLUMNS]);
         }
         assert!(c.is_full());
     }

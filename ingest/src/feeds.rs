@@ -12,7 +12,7 @@ use plsw_schemas::tables::{self, Kind, Table};
 use plsw_store::Divisions;
 
 pub use crate::batch::Fields;
-use crate::batch::{Column, Columns};
+use crate::batch::{Column, Columns, MAX_COLUMNS};
 use crate::parse;
 
 /// A typed value of one column. Text is borrowed from the record it was read from (or from the
@@ -195,14 +195,15 @@ impl Feed {
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
     ) -> Result<u32, Reject> {
+        let mut texts = [None; MAX_COLUMNS];
         let checked = self
-            .push_fields(plan, columns, values)
+            .push_fields(plan, columns, &mut texts, values)
             .and_then(|warnings| {
-                (self.check)(&mut Fields::new(columns), divisions).map(|()| warnings)
+                (self.check)(&mut Fields::new(columns, &mut texts), divisions).map(|()| warnings)
             });
         match checked {
             Ok(warnings) => {
-                columns.end_row();
+                columns.end_row(&texts);
                 Ok(warnings)
             }
             Err(reject) => {
@@ -212,18 +213,19 @@ impl Feed {
         }
     }
 
-    /// Pushes each field of a record into its column, converted by the column's kind and rules;
-    /// a record with fewer values (none comes from a file) leaves the rest null. On a reject
-    /// the fields before it stay pushed.
+    /// Pushes each field of a record into its column, converted by the column's kind and rules,
+    /// except text, which is left in `texts` (see [`Columns::end_row`]); a record with fewer
+    /// values (none comes from a file) leaves the rest null. On a reject the fields before it
+    /// stay pushed.
     fn push_fields<'a>(
         &self,
         plan: &Plan,
         columns: &mut Columns,
+        texts: &mut [Option<&'a str>; MAX_COLUMNS],
         values: impl Iterator<Item = &'a str>,
     ) -> Result<u32, Reject> {
         let mut warnings = 0;
         let mut pushed = 0;
-        let row = columns.len();
         for (((i, col), raw), rule) in self
             .table
             .columns
@@ -234,25 +236,25 @@ impl Feed {
         {
             pushed = i + 1;
             let text = parse::trim(raw);
+            let column = &mut columns.columns[i];
             if let Some((other, value)) = rule.ignored_unless {
-                if columns.text_at(other, row) != Some(value) {
-                    columns.columns[i].push_null();
+                if texts[other] != Some(value) {
+                    column.push_null();
                     continue;
                 }
             }
             let lenient = rule.lenient;
-            let column = &mut columns.columns[i];
             if text.is_empty() {
-                match (col.kind, lenient, column) {
-                    (_, Some(default), Column::Text(c)) => c.push(default),
-                    (Kind::Bool, _, Column::Bool(c)) => c.push(false),
+                match (col.kind, lenient) {
+                    (_, Some(default)) => texts[i] = Some(default),
+                    (Kind::Bool, _) => column.push_bool(false),
                     _ if col.required => {
                         return Err(reject(
                             "missing_required",
                             format!("{} is required but empty", col.name),
                         ))
                     }
-                    (_, _, c) => c.push_null(),
+                    _ => column.push_null(),
                 }
                 continue;
             }
@@ -260,12 +262,12 @@ impl Feed {
                 reject(reason, format!("{}: {text:?} is not {what}", col.name))
             };
             match (col.kind, column) {
-                (Kind::Text | Kind::DivisionCode, Column::Text(c)) => c.push(text),
-                (Kind::Code(list), Column::Text(c)) => match (rule.code(list, text), lenient) {
-                    (Some(code), _) => c.push(code),
+                (Kind::Text | Kind::DivisionCode, Column::Text(_)) => texts[i] = Some(text),
+                (Kind::Code(list), Column::Text(_)) => match (rule.code(list, text), lenient) {
+                    (Some(code), _) => texts[i] = Some(code),
                     (None, Some(default)) => {
                         warnings += 1;
-                        c.push(default);
+                        texts[i] = Some(default);
                     }
                     (None, None) => {
                         return Err(reject(
@@ -277,9 +279,11 @@ impl Feed {
                 (Kind::Int, Column::Int(c)) => {
                     c.push(parse::integer(text).ok_or_else(|| bad("bad_number", "an integer"))?)
                 }
-                (Kind::Bool, Column::Bool(c)) => c.push(parse::boolean(text).ok_or_else(|| {
-                    bad("bad_boolean", "a boolean (true/false, 1/0, 是/否, Y/N)")
-                })?),
+                (Kind::Bool, c @ Column::Bool { .. }) => {
+                    c.push_bool(parse::boolean(text).ok_or_else(|| {
+                        bad("bad_boolean", "a boolean (true/false, 1/0, 是/否, Y/N)")
+                    })?)
+                }
                 (Kind::Date, Column::Date(c)) => c.push(
                     rule.date(text)
                         .ok_or_else(|| bad("bad_date", "a date (YYYY-MM-DD or YYYY/M/D)"))?,
@@ -452,6 +456,15 @@ pub const POPULATION: Feed = Feed {
 
 /// Every feed that arrives as files.
 pub const FILE_FEEDS: &[&Feed] = &[&HOTLINE, &CASES, &PLATFORMS, &STAFF, &FUNDING, &POPULATION];
+
+// A record's text is held on the stack while it is converted (see [`Feed::convert_into`]).
+const _: () = {
+    let mut i = 0;
+    while i < FILE_FEEDS.len() {
+        assert!(FILE_FEEDS[i].table.columns.len() <= MAX_COLUMNS);
+        i += 1;
+    }
+};
 
 /// The position of a column of a table, as a constant.
 macro_rules! at {
