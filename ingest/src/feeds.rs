@@ -5,7 +5,6 @@
 //! cross-field rules in a `check` function.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 
 use plsw_schemas::codes;
 use plsw_schemas::tables::{self, Kind, Table};
@@ -141,7 +140,7 @@ impl Feed {
         divisions: &Divisions,
     ) -> Result<Row<'a>, Reject> {
         let mut columns = Columns::new(self.table);
-        let warnings = self.convert_into(&self.plan(), &mut columns, values, divisions)?;
+        let warnings = self.convert_into(&mut self.plan(), &mut columns, values, divisions)?;
         Ok(Row {
             values: columns.row(0),
             warnings,
@@ -190,7 +189,7 @@ impl Feed {
     /// next row and returns its warnings, or says why not and leaves `columns` as they were.
     pub(crate) fn convert_into<'a>(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         columns: &mut Columns,
         values: impl Iterator<Item = &'a str>,
         divisions: &Divisions,
@@ -219,7 +218,7 @@ impl Feed {
     /// stay pushed.
     fn push_fields<'a>(
         &self,
-        plan: &Plan,
+        plan: &mut Plan,
         columns: &mut Columns,
         texts: &mut [Option<&'a str>; MAX_COLUMNS],
         values: impl Iterator<Item = &'a str>,
@@ -232,13 +231,13 @@ impl Feed {
             .iter()
             .enumerate()
             .zip(values)
-            .zip(&plan.columns)
+            .zip(&mut plan.columns)
         {
             pushed = i + 1;
             let text = parse::trim(raw);
             let column = &mut columns.columns[i];
             if let Some((other, value)) = rule.ignored_unless {
-                if texts[other] != Some(value) {
+                if !texts[other].is_some_and(|t| parse::same(t, value)) {
                     column.push_null();
                     continue;
                 }
@@ -358,30 +357,30 @@ struct ColumnRule {
 
 impl ColumnRule {
     /// `list.parse(text)`, remembering the last text parsed.
-    fn code(&self, list: &codes::CodeList, text: &str) -> Option<&'static str> {
+    fn code(&mut self, list: &codes::CodeList, text: &str) -> Option<&'static str> {
         self.last_code.get(text, |t| list.parse(t))
     }
 
     /// `parse::date(text)`, remembering the last text parsed.
-    fn date(&self, text: &str) -> Option<i32> {
+    fn date(&mut self, text: &str) -> Option<i32> {
         self.last_date.get(text, parse::date)
     }
 }
 
 /// The last text a column parsed, and what it parsed to.
 #[derive(Debug, Default)]
-struct Memo<T>(RefCell<(String, Option<T>)>);
+struct Memo<T>(String, Option<T>);
 
 impl<T: Copy> Memo<T> {
     /// `parse(text)`, or what it gave the last time when `text` is the last text again.
-    fn get(&self, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
-        let mut last = self.0.borrow_mut();
-        if last.0 != text {
-            last.0.clear();
-            last.0.push_str(text);
-            last.1 = parse(text);
+    #[inline]
+    fn get(&mut self, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        if !parse::same(&self.0, text) {
+            self.0.clear();
+            self.0.push_str(text);
+            self.1 = parse(text);
         }
-        last.1
+        self.1
     }
 }
 

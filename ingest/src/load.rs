@@ -523,7 +523,7 @@ async fn stream(
     let t0 = Instant::now();
     let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
-    let plan = feed.plan();
+    let mut plan = feed.plan();
     while records.next_into(&mut rec, path)? {
         if encoding == Encoding::Xlsx && Records::is_blank(&rec) {
             continue;
@@ -537,7 +537,7 @@ async fn stream(
             })
         } else if records.well_formed(&rec) {
             let values = (0..ncols).map(|c| records.value(&rec, c));
-            feed.convert_into(&plan, rows.columns(), values, divisions)
+            feed.convert_into(&mut plan, rows.columns(), values, divisions)
         } else {
             Err(Reject {
                 reason: "malformed_record".into(),

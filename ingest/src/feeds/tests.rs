@@ -175,7 +175,7 @@ fn records_converted_into_one_batch_come_out_as_if_converted_alone() {
     // record after a rejected one (whose fields up to the reject were pushed, then taken back),
     // or after one with more values, must come out as if converted alone.
     let d = Divisions::builtin();
-    let plan = CASES.plan();
+    let mut plan = CASES.plan();
     let mut columns = crate::batch::Columns::new(CASES.table);
     let records = [
         case(&[]),
@@ -201,7 +201,7 @@ fn records_converted_into_one_batch_come_out_as_if_converted_alone() {
     for values in &records {
         let fresh = run(&CASES, values);
         let before = columns.len();
-        let reused = CASES.convert_into(&plan, &mut columns, values.iter().copied(), &d);
+        let reused = CASES.convert_into(&mut plan, &mut columns, values.iter().copied(), &d);
         match (fresh, reused) {
             (Ok(fresh), Ok(warnings)) => {
                 assert_eq!(columns.len(), before + 1);
