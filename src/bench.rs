@@ -679,9 +679,11 @@ fn malloc_setting() -> serde_json::Value {
     let var = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
     json!({
         "children": format!(
-            "restart with glibc.malloc.mmap_threshold={} unless GLIBC_TUNABLES or \
-             MALLOC_MMAP_THRESHOLD_ below sets a threshold",
-            crate::malloc::MMAP_THRESHOLD
+            "restart with glibc.malloc.mmap_threshold={} and glibc.malloc.trim_threshold={} \
+             unless GLIBC_TUNABLES or MALLOC_MMAP_THRESHOLD_ below sets an mmap threshold (a \
+             trim threshold in GLIBC_TUNABLES is kept)",
+            crate::malloc::MMAP_THRESHOLD,
+            crate::malloc::TRIM_THRESHOLD
         ),
         "bench_process": "as started: glibc's defaults unless the variables below are set",
         "GLIBC_TUNABLES": var("GLIBC_TUNABLES"),

@@ -20,7 +20,16 @@
 /// more at ten province-years.
 pub const MMAP_THRESHOLD: usize = 1 << 20;
 
+/// Free memory at the top of a heap is given back from this size up. A fixed mmap threshold
+/// also fixes this one at glibc's start, 128 KiB (glibc raises the two together, the trim
+/// threshold to twice the other): the threads' heaps were then shrunk and grown again all
+/// through a load, 1,268 `mprotect` calls and their page faults for a year of GB18030 cases.
+/// Twice the mmap threshold, as glibc pairs them, took 2-5% off a CSV load's CPU time for 2
+/// MiB more at its peak (docs/benchmarks.md, session 17).
+pub const TRIM_THRESHOLD: usize = 2 * MMAP_THRESHOLD;
+
 const TUNABLE: &str = "glibc.malloc.mmap_threshold";
+const TRIM_TUNABLE: &str = "glibc.malloc.trim_threshold";
 
 /// Set in the restarted process, so that it never starts itself again even where glibc drops
 /// `GLIBC_TUNABLES` (it does for set-user-ID programs); set by hand, it skips the restart.
@@ -40,26 +49,33 @@ pub enum Malloc {
     Failed(String),
 }
 
-/// The `GLIBC_TUNABLES` to restart with, or `None` when the caller chose a threshold.
+/// The `GLIBC_TUNABLES` to restart with, or `None` when the caller chose the mmap threshold. A
+/// trim threshold the caller chose is kept, and ours then left out.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
 fn tunables(current: Option<&str>, legacy_threshold: bool) -> Option<String> {
     if legacy_threshold {
         return None;
     }
-    let ours = format!("{TUNABLE}={MMAP_THRESHOLD}");
     let current = current.unwrap_or("").trim().trim_matches(':');
-    if current.is_empty() {
-        return Some(ours);
-    }
-    // glibc reads `name=value` pairs separated by colons; an entry naming ours, whatever its
-    // value, is the caller's choice.
-    if current
-        .split(':')
-        .any(|t| t.split('=').next().map(str::trim) == Some(TUNABLE))
-    {
+    // glibc reads `name=value` pairs separated by colons; an entry naming one of ours, whatever
+    // its value, is the caller's choice.
+    let named = |tunable: &str| {
+        current
+            .split(':')
+            .any(|t| t.split('=').next().map(str::trim) == Some(tunable))
+    };
+    if named(TUNABLE) {
         return None;
     }
-    Some(format!("{current}:{ours}"))
+    let mut all: Vec<String> = Vec::new();
+    if !current.is_empty() {
+        all.push(current.to_string());
+    }
+    all.push(format!("{TUNABLE}={MMAP_THRESHOLD}"));
+    if !named(TRIM_TUNABLE) {
+        all.push(format!("{TRIM_TUNABLE}={TRIM_THRESHOLD}"));
+    }
+    Some(all.join(":"))
 }
 
 /// Whether `exe` is the dynamic loader itself (`ld-linux-x86-64.so.2 ./plsw ...`): started
@@ -161,16 +177,21 @@ mod tests {
 
     #[test]
     fn the_threshold_is_added_to_what_the_caller_set_unless_they_chose_one() {
-        let ours = "glibc.malloc.mmap_threshold=1048576";
+        let ours = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=2097152";
         assert_eq!(tunables(None, false).as_deref(), Some(ours));
         assert_eq!(tunables(Some(" "), false).as_deref(), Some(ours));
         assert_eq!(
             tunables(Some("glibc.malloc.arena_max=2"), false).as_deref(),
-            Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
+            Some(format!("glibc.malloc.arena_max=2:{ours}").as_str())
         );
         assert_eq!(
             tunables(Some("glibc.malloc.arena_max=2:"), false).as_deref(),
-            Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576")
+            Some(format!("glibc.malloc.arena_max=2:{ours}").as_str())
+        );
+        // A trim threshold of the caller's is kept, and the mmap threshold added.
+        assert_eq!(
+            tunables(Some("glibc.malloc.trim_threshold=0"), false).as_deref(),
+            Some("glibc.malloc.trim_threshold=0:glibc.malloc.mmap_threshold=1048576")
         );
         assert_eq!(
             tunables(
@@ -182,7 +203,7 @@ mod tests {
         // A tunable whose name only starts like ours is not ours.
         assert_eq!(
             tunables(Some("glibc.malloc.mmap_threshold_x=1"), false).as_deref(),
-            Some("glibc.malloc.mmap_threshold_x=1:glibc.malloc.mmap_threshold=1048576")
+            Some(format!("glibc.malloc.mmap_threshold_x=1:{ours}").as_str())
         );
         // glibc's older variable for the same threshold is the caller's choice too.
         assert_eq!(tunables(None, true), None);

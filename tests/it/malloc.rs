@@ -33,7 +33,10 @@ fn the_binary_runs_with_a_fixed_mmap_threshold_unless_the_caller_chose_one() {
         log.contains("malloc: restart marker PLSW_MALLOC_TUNED set"),
         "{log}"
     );
-    assert!(log.contains("glibc.malloc.mmap_threshold=1048576"), "{log}");
+    assert!(
+        log.contains("glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=2097152"),
+        "{log}"
+    );
     // Started again from /proc/self/exe, it is still `plsw` to ps and pkill, not `exe`.
     assert!(
         log.contains("\"plsw\"") && !log.contains("\"exe\""),
