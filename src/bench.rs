@@ -681,13 +681,14 @@ fn malloc_setting() -> serde_json::Value {
         "children": format!(
             "restart with glibc.malloc.mmap_threshold={} and glibc.malloc.trim_threshold={} \
              unless GLIBC_TUNABLES or MALLOC_MMAP_THRESHOLD_ below sets an mmap threshold (a \
-             trim threshold in GLIBC_TUNABLES is kept)",
+             trim threshold in GLIBC_TUNABLES or MALLOC_TRIM_THRESHOLD_ is kept)",
             crate::malloc::MMAP_THRESHOLD,
             crate::malloc::TRIM_THRESHOLD
         ),
         "bench_process": "as started: glibc's defaults unless the variables below are set",
         "GLIBC_TUNABLES": var("GLIBC_TUNABLES"),
         "MALLOC_MMAP_THRESHOLD_": var("MALLOC_MMAP_THRESHOLD_"),
+        "MALLOC_TRIM_THRESHOLD_": var("MALLOC_TRIM_THRESHOLD_"),
     })
 }
 

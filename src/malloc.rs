@@ -8,12 +8,13 @@
 //! size of the files it read: at ten province-years a year of XLSX peaked 25 MiB higher than
 //! its live data needed (see docs/benchmarks.md).
 //!
-//! A fixed threshold stops the climb. glibc reads its tunables only when a process starts and
-//! its `mallopt` cannot be called without `unsafe` (which this workspace forbids), so on Linux
-//! with glibc the binary starts itself again, once, with the tunable added to
+//! A fixed threshold stops the climb; beside it the trim threshold is fixed at twice as much,
+//! as glibc pairs them ([`TRIM_THRESHOLD`]). glibc reads its tunables only when a process starts
+//! and its `mallopt` cannot be called without `unsafe` (which this workspace forbids), so on
+//! Linux with glibc the binary starts itself again, once, with the tunables added to
 //! `GLIBC_TUNABLES`. A threshold the caller chose (in `GLIBC_TUNABLES` or glibc's older
-//! `MALLOC_MMAP_THRESHOLD_`) is kept, and `PLSW_MALLOC_TUNED=1` skips the restart (for a
-//! profiler that follows only the first program a process runs).
+//! `MALLOC_MMAP_THRESHOLD_` and `MALLOC_TRIM_THRESHOLD_`) is kept, and `PLSW_MALLOC_TUNED=1`
+//! skips the restart (for a profiler that follows only the first program a process runs).
 
 /// Blocks from this size up are mapped on their own and returned when freed. 1 MiB cost a load
 /// 1-5% of its wall time; 128 KiB (glibc's own start) cost a fifth more, and 4 MiB kept 5 MiB
@@ -22,8 +23,9 @@ pub const MMAP_THRESHOLD: usize = 1 << 20;
 
 /// Free memory at the top of a heap is given back from this size up. A fixed mmap threshold
 /// also fixes this one at glibc's start, 128 KiB (glibc raises the two together, the trim
-/// threshold to twice the other): the threads' heaps were then shrunk and grown again all
-/// through a load, 1,268 `mprotect` calls and their page faults for a year of GB18030 cases.
+/// threshold to twice the other): the threads' heaps were then shrunk whenever a large block
+/// freed at their top left more than that, and grown again for the next, all through a load:
+/// 1,268 `mprotect` calls and their page faults for a year of GB18030 cases.
 /// Twice the mmap threshold, as glibc pairs them, took 2-5% off a CSV load's CPU time for 2
 /// MiB more at its peak (docs/benchmarks.md, session 17).
 pub const TRIM_THRESHOLD: usize = 2 * MMAP_THRESHOLD;
@@ -50,9 +52,10 @@ pub enum Malloc {
 }
 
 /// The `GLIBC_TUNABLES` to restart with, or `None` when the caller chose the mmap threshold. A
-/// trim threshold the caller chose is kept, and ours then left out.
+/// trim threshold the caller chose (in `GLIBC_TUNABLES`, or in glibc's older
+/// `MALLOC_TRIM_THRESHOLD_`: `legacy_trim`) is kept, and ours then left out.
 #[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), allow(dead_code))]
-fn tunables(current: Option<&str>, legacy_threshold: bool) -> Option<String> {
+fn tunables(current: Option<&str>, legacy_threshold: bool, legacy_trim: bool) -> Option<String> {
     if legacy_threshold {
         return None;
     }
@@ -72,7 +75,9 @@ fn tunables(current: Option<&str>, legacy_threshold: bool) -> Option<String> {
         all.push(current.to_string());
     }
     all.push(format!("{TUNABLE}={MMAP_THRESHOLD}"));
-    if !named(TRIM_TUNABLE) {
+    // glibc reads `GLIBC_TUNABLES` first and then skips an older variable whose tunable is set
+    // already: ours would hide the caller's `MALLOC_TRIM_THRESHOLD_`.
+    if !named(TRIM_TUNABLE) && !legacy_trim {
         all.push(format!("{TRIM_TUNABLE}={TRIM_THRESHOLD}"));
     }
     Some(all.join(":"))
@@ -106,7 +111,8 @@ pub fn restart_tuned() -> Malloc {
             },
         };
         let legacy = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some();
-        let Some(value) = tunables(current.as_deref(), legacy) else {
+        let legacy_trim = std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_some();
+        let Some(value) = tunables(current.as_deref(), legacy, legacy_trim) else {
             return Malloc::CallersChoice;
         };
         let exe = match std::env::current_exe() {
@@ -178,35 +184,40 @@ mod tests {
     #[test]
     fn the_threshold_is_added_to_what_the_caller_set_unless_they_chose_one() {
         let ours = "glibc.malloc.mmap_threshold=1048576:glibc.malloc.trim_threshold=2097152";
-        assert_eq!(tunables(None, false).as_deref(), Some(ours));
-        assert_eq!(tunables(Some(" "), false).as_deref(), Some(ours));
+        assert_eq!(tunables(None, false, false).as_deref(), Some(ours));
+        assert_eq!(tunables(Some(" "), false, false).as_deref(), Some(ours));
         assert_eq!(
-            tunables(Some("glibc.malloc.arena_max=2"), false).as_deref(),
+            tunables(Some("glibc.malloc.arena_max=2"), false, false).as_deref(),
             Some(format!("glibc.malloc.arena_max=2:{ours}").as_str())
         );
         assert_eq!(
-            tunables(Some("glibc.malloc.arena_max=2:"), false).as_deref(),
+            tunables(Some("glibc.malloc.arena_max=2:"), false, false).as_deref(),
             Some(format!("glibc.malloc.arena_max=2:{ours}").as_str())
         );
-        // A trim threshold of the caller's is kept, and the mmap threshold added.
+        // A trim threshold of the caller's is kept, in either form, and the mmap threshold added.
         assert_eq!(
-            tunables(Some("glibc.malloc.trim_threshold=0"), false).as_deref(),
+            tunables(None, false, true).as_deref(),
+            Some("glibc.malloc.mmap_threshold=1048576")
+        );
+        assert_eq!(
+            tunables(Some("glibc.malloc.trim_threshold=0"), false, false).as_deref(),
             Some("glibc.malloc.trim_threshold=0:glibc.malloc.mmap_threshold=1048576")
         );
         assert_eq!(
             tunables(
                 Some("glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=65536"),
+                false,
                 false
             ),
             None
         );
         // A tunable whose name only starts like ours is not ours.
         assert_eq!(
-            tunables(Some("glibc.malloc.mmap_threshold_x=1"), false).as_deref(),
+            tunables(Some("glibc.malloc.mmap_threshold_x=1"), false, false).as_deref(),
             Some(format!("glibc.malloc.mmap_threshold_x=1:{ours}").as_str())
         );
         // glibc's older variable for the same threshold is the caller's choice too.
-        assert_eq!(tunables(None, true), None);
+        assert_eq!(tunables(None, true, false), None);
     }
 
     #[test]

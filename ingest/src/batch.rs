@@ -319,8 +319,11 @@ pub(crate) struct Columns {
 }
 
 /// A batch ends early once a column holds this much text, well before its offsets (`i32`)
-/// could overflow.
+/// could overflow (less in unit tests, which fill it).
+#[cfg(not(test))]
 const BATCH_TEXT_BYTES: usize = 256 << 20;
+#[cfg(test)]
+const BATCH_TEXT_BYTES: usize = 8 << 20;
 
 impl Columns {
     pub(crate) fn new(table: &'static Table) -> Self {
@@ -564,6 +567,15 @@ impl QuarantineBatcher {
         self.records.len()
     }
 
+    /// Whether the records pushed make a batch: [`BATCH_ROWS`] of them, or a text column (the
+    /// records' raw text, mostly) at [`BATCH_TEXT_BYTES`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.records.len() >= BATCH_ROWS
+            || [&self.reasons, &self.messages, &self.raws]
+                .iter()
+                .any(|b| b.values_slice().len() >= BATCH_TEXT_BYTES)
+    }
+
     pub(crate) fn finish(&mut self) -> RecordBatch {
         let l = &self.lineage;
         let n = self.records.len();
@@ -728,6 +740,26 @@ mod tests {
             c.end_row(&texts);
         }
         assert!(c.is_full(), "{} MiB of text", BATCH_TEXT_BYTES >> 20);
+        // Quarantined records too: their raw text is most of it.
+        let lineage = Lineage {
+            load_id: "L1".into(),
+            feed: "population",
+            source: "population.csv".into(),
+            loaded_at: 7,
+            as_of: None,
+        };
+        let mut q = QuarantineBatcher::new(lineage);
+        let reject = Reject {
+            reason: "bad_year".into(),
+            message: "year 1 is not plausible".into(),
+        };
+        for r in 0..BATCH_TEXT_BYTES >> 20 {
+            assert!(!q.is_full());
+            q.push(r as i64, &reject, &long);
+        }
+        assert!(q.is_full());
+        assert_eq!(q.finish().num_rows(), BATCH_TEXT_BYTES >> 20);
+        assert!(!q.is_full());
         c.finish();
         for _ in 0..BATCH_ROWS {
             assert!(!c.is_full());

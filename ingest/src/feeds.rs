@@ -161,15 +161,24 @@ impl Feed {
                         .lenient
                         .iter()
                         .find(|(c, _)| *c == col.name)
-                        .map(|(_, d)| *d),
+                        .map(|(_, d)| {
+                            // A default is a code, held as text.
+                            assert!(
+                                matches!(col.kind, Kind::Code(_)),
+                                "{}: {} is lenient but not a code column",
+                                self.name,
+                                col.name
+                            );
+                            *d
+                        }),
                     ignored_unless: self
                         .ignored_unless
                         .iter()
                         .find(|(c, ..)| *c == col.name)
                         .map(|(_, other, value)| {
                             let at = position(other).expect("a column of the feed");
-                            // Read while converting: it must be converted already, or a reused
-                            // row would show the previous record's value.
+                            // Read while converting: it must be converted already, or it would
+                            // read as empty.
                             assert!(
                                 at < position(col.name).expect("a column of the feed"),
                                 "{}: {} is ignored unless {other}, which must come before it",
@@ -245,7 +254,10 @@ impl Feed {
             let lenient = rule.lenient;
             if text.is_empty() {
                 match (col.kind, lenient) {
-                    (_, Some(default)) => texts[i] = Some(default),
+                    // A default is a code: only a text column has one.
+                    (_, Some(default)) if matches!(column, Column::Text(_)) => {
+                        texts[i] = Some(default)
+                    }
                     (Kind::Bool, _) => column.push_bool(false),
                     _ if col.required => {
                         return Err(reject(

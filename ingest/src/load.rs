@@ -10,7 +10,7 @@ use plsw_store::{BackgroundWriter, Divisions, LoadBook, LoadRecord, Staged, Ware
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use crate::batch::{Lineage, QuarantineBatcher, RowBatcher, BATCH_ROWS};
+use crate::batch::{Lineage, QuarantineBatcher, RowBatcher};
 use crate::error::{Error, Result};
 use crate::feeds::{Feed, Reject};
 use crate::reader::{RawRecord, Records};
@@ -563,7 +563,7 @@ async fn stream(
             Err(reject) => {
                 report.quarantined += 1;
                 bad.push(rec.position, &reject, &records.raw_json(&rec));
-                if bad.len() >= BATCH_ROWS {
+                if bad.is_full() {
                     let batch = bad.finish();
                     if let Some(w) = quarantine.as_mut() {
                         w.write(batch).await?;

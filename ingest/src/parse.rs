@@ -35,8 +35,9 @@ pub fn trim(text: &str) -> &str {
 }
 
 /// Whether `a` and `b` are the same text: as `a == b`, without a call to `memcmp` for texts of
-/// up to 16 bytes (a code, a date, a label: the values the conversion compares with the one
-/// before, several times per record).
+/// 4 to 16 bytes (a code, a date, a label: the conversion compares a code or a date with the
+/// one before in its column, and a type with the one an `ignored_unless` rule names, several
+/// times per record).
 #[inline]
 pub fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -481,6 +481,9 @@ async fn commit_group(
         let mut bad = QuarantineBatcher::new(lineage);
         for (record, reject, raw, _) in &g.bad {
             bad.push(*record, reject, raw);
+            if bad.is_full() {
+                w.write(bad.finish()).await?;
+            }
         }
         if bad.len() > 0 {
             w.write(bad.finish()).await?;

@@ -12,7 +12,8 @@ fn log_of_a_query(tunables: Option<&str>) -> String {
         .env("PLSW_WAREHOUSE", tmp.path().join("wh"))
         .env("PLSW_LOG", "plsw=debug")
         .env_remove("PLSW_MALLOC_TUNED")
-        .env_remove("MALLOC_MMAP_THRESHOLD_");
+        .env_remove("MALLOC_MMAP_THRESHOLD_")
+        .env_remove("MALLOC_TRIM_THRESHOLD_");
     match tunables {
         Some(t) => c.env("GLIBC_TUNABLES", t),
         None => c.env_remove("GLIBC_TUNABLES"),

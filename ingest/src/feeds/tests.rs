@@ -173,7 +173,7 @@ fn case_outcome_only_for_mediation() {
 fn records_converted_into_one_batch_come_out_as_if_converted_alone() {
     // The ingest converts every record of a file straight into the columns of its batch: a
     // record after a rejected one (whose fields up to the reject were pushed, then taken back),
-    // or after one with more values, must come out as if converted alone.
+    // or after one that left a column empty or ignored, must come out as if converted alone.
     let d = Divisions::builtin();
     let mut plan = CASES.plan();
     let mut columns = crate::batch::Columns::new(CASES.table);
