@@ -10,6 +10,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{ArrowNativeType, DataType, Field, SchemaRef};
+use datafusion::arrow::util::bit_util;
 use plsw_schemas::tables::{self, Kind, Table, TableKind, MONEY_PRECISION, MONEY_SCALE};
 
 use crate::feeds::{Reject, Row, Value};
@@ -193,9 +194,7 @@ impl Column {
         let or_null = |v: Option<Value<'static>>| v.unwrap_or(Value::Null);
         match self {
             Column::Text(c) => {
-                let valid = c
-                    .validity_slice()
-                    .is_none_or(|v| v[row / 8] & (1 << (row % 8)) != 0);
+                let valid = c.validity_slice().is_none_or(|v| bit_util::get_bit(v, row));
                 let o = c.offsets_slice();
                 let bytes = &c.values_slice()[o[row] as usize..o[row + 1] as usize];
                 let text = String::from_utf8(bytes.to_vec()).expect("appended as text");

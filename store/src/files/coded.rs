@@ -261,7 +261,7 @@ impl Indices {
     }
 
     /// The entries of `entries` that the row group uses.
-    pub(super) fn used<'e, E>(&'e self, entries: &'e [E]) -> impl Iterator<Item = &'e E> + 'e {
+    fn used<'e, E>(&'e self, entries: &'e [E]) -> impl Iterator<Item = &'e E> + 'e {
         entries
             .iter()
             .zip(&self.used)
@@ -270,7 +270,7 @@ impl Indices {
     }
 
     /// The row group's length, as a page counts it.
-    pub(super) fn row_count(&self) -> Result<u32, ParquetError> {
+    fn row_count(&self) -> Result<u32, ParquetError> {
         u32::try_from(self.rows)
             .ok()
             .filter(|n| *n < 1 << 30)
@@ -282,7 +282,7 @@ impl Indices {
     /// indices' bit width and the indices, bit-packed. Levels and indices that repeat one value
     /// (no nulls, all nulls, one entry used: a per-type file's `case_type`) are one RLE run;
     /// others one bit-packed run.
-    pub(super) fn body(&self, entries: usize) -> Result<Vec<u8>, ParquetError> {
+    fn body(&self, entries: usize) -> Result<Vec<u8>, ParquetError> {
         let rows = self.row_count()?;
         let mut body = Vec::new();
         if let Some(valid) = &self.valid {
@@ -308,8 +308,42 @@ impl Indices {
         Ok(body)
     }
 
+    /// The least and the greatest entry the row group uses (none when all its rows are null).
+    pub(super) fn min_max<'e, E: Ord>(
+        &'e self,
+        entries: &'e [E],
+    ) -> (Option<&'e E>, Option<&'e E>) {
+        (self.used(entries).min(), self.used(entries).max())
+    }
+
+    /// The row group's chunk: `plain`, the dictionary of `entries` entries, as its dictionary
+    /// page and the indices as its data page, with `stats`; the indices are then made ready for
+    /// the next row group (the dictionary stays, so its entries stay in later row groups').
+    pub(super) fn chunk(
+        &mut self,
+        descr: ColumnDescPtr,
+        compression: Compression,
+        plain: Vec<u8>,
+        entries: usize,
+        stats: Statistics,
+    ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
+        let rows = self.row_count()?;
+        let body = self.body(entries)?;
+        let chunk = dictionary_chunk(
+            descr,
+            Some((plain, entries as u32)),
+            body,
+            rows,
+            compression,
+            stats,
+            None,
+        )?;
+        self.reset();
+        Ok(chunk)
+    }
+
     /// Made ready for the next row group (the dictionary stays).
-    pub(super) fn reset(&mut self) {
+    fn reset(&mut self) {
         self.keys.clear();
         if let Some(valid) = &mut self.valid {
             valid.clear();
@@ -402,18 +436,12 @@ impl Coded {
         descr: ColumnDescPtr,
         compression: Compression,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
-        let rows = self.indices.row_count()?;
         let mut plain = Vec::new();
         for e in &self.entries {
             plain.extend_from_slice(&(e.len() as u32).to_le_bytes());
             plain.extend_from_slice(e);
         }
-        let body = self.indices.body(self.entries.len())?;
-        let mut used = self.indices.used(&self.entries);
-        let first = used.next();
-        let (min, max) = used.fold((first, first), |(lo, hi), e| {
-            (lo.map(|l| l.min(e)), hi.map(|h| h.max(e)))
-        });
+        let (min, max) = self.indices.min_max(&self.entries);
         let value = |e: Option<&Box<[u8]>>| e.map(|e| ByteArray::from(e.to_vec()));
         let stats = Statistics::ByteArray(
             ValueStatistics::new(
@@ -426,18 +454,9 @@ impl Coded {
             .with_min_is_exact(min.is_some())
             .with_max_is_exact(max.is_some()),
         );
-        let chunk = dictionary_chunk(
-            descr,
-            Some((plain, self.entries.len() as u32)),
-            body,
-            rows,
-            compression,
-            stats,
-            None,
-        )?;
         // The values met that are not in the list stay in the dictionary of later row groups.
-        self.indices.reset();
-        Ok(chunk)
+        self.indices
+            .chunk(descr, compression, plain, self.entries.len(), stats)
     }
 }
 

@@ -16,7 +16,6 @@ use datafusion::parquet::schema::types::ColumnDescPtr;
 use bytes::Bytes;
 
 use super::coded::{Full, Indices, Words, MAX_ENTRIES};
-use super::dictionary_chunk;
 
 /// A date column's row group in progress.
 pub(super) struct Days {
@@ -95,14 +94,9 @@ impl Days {
         descr: ColumnDescPtr,
         compression: Compression,
     ) -> Result<(Bytes, ColumnCloseResult), ParquetError> {
-        let rows = self.indices.row_count()?;
         let plain: Vec<u8> = self.entries.iter().flat_map(|d| d.to_le_bytes()).collect();
-        let body = self.indices.body(self.entries.len())?;
-        let mut used = self.indices.used(&self.entries).copied();
-        let first = used.next();
-        let (min, max) = used.fold((first, first), |(lo, hi), d| {
-            (lo.map(|l| l.min(d)), hi.map(|h| h.max(d)))
-        });
+        let (min, max) = self.indices.min_max(&self.entries);
+        let (min, max) = (min.copied(), max.copied());
         let stats = Statistics::Int32(
             ValueStatistics::new(min, max, None, Some(self.indices.nulls()), false)
                 .with_min_is_exact(min.is_some())
@@ -110,17 +104,8 @@ impl Days {
                 // As parquet's writer does for a signed sort order: the old fields too.
                 .with_backwards_compatible_min_max(true),
         );
-        let chunk = dictionary_chunk(
-            descr,
-            Some((plain, self.entries.len() as u32)),
-            body,
-            rows,
-            compression,
-            stats,
-            None,
-        )?;
-        self.indices.reset();
-        Ok(chunk)
+        self.indices
+            .chunk(descr, compression, plain, self.entries.len(), stats)
     }
 }
 
