@@ -4,8 +4,10 @@
 //! column chunks is written by hand as a dictionary page of the one value and a data page of
 //! one run of zeros, with the value as its minimum and maximum, instead of being interned,
 //! compared for its statistics and encoded row by row. Every other column goes through
-//! parquet's own Arrow column writers, with the same properties as before. Each file is
-//! stored with one `put` once it is complete.
+//! parquet's own Arrow column writers, with the same properties as before. A file of one row
+//! group is stored with one `put` once it is complete; a longer one is streamed, each row group
+//! put as a part of a multipart upload as soon as it is flushed, so that a writer holds a row
+//! group's bytes, not a file's.
 //!
 //! The files' Delta statistics (`Add.stats`) are computed from the Parquet footer as
 //! deltalake computes them (its `create_add` is crate-private); a test holds the two to the
@@ -40,7 +42,7 @@ use datafusion::parquet::file::writer::{SerializedFileWriter, SerializedPageWrit
 use datafusion::parquet::schema::types::ColumnDescPtr;
 use deltalake::kernel::Add;
 use deltalake::ObjectStore;
-use object_store::ObjectStoreExt;
+use object_store::{MultipartUpload, ObjectStoreExt};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
@@ -91,12 +93,44 @@ struct OpenFile {
     descrs: Vec<ColumnDescPtr>,
     rows: usize,
     row_groups: usize,
+    /// The file's upload once it holds more than one row group.
+    upload: Option<Upload>,
+}
+
+/// A file being streamed to the store: each flushed row group is put as a part (any size will
+/// do for the local file system, the one store the warehouse is built with; it writes the
+/// parts into a file beside the target, `<name>#<n>`, and renames it on completion), with at
+/// most one part in flight, on a task of its own, while the next row group is encoded.
+struct Upload {
+    path: String,
+    parts: Box<dyn MultipartUpload>,
+    in_flight: Option<tokio::task::JoinHandle<object_store::Result<()>>>,
+}
+
+impl Upload {
+    /// Waits for the part in flight.
+    async fn settle(&mut self) -> object_store::Result<()> {
+        match self.in_flight.take() {
+            None => Ok(()),
+            Some(part) => part.await.map_err(|e| object_store::Error::Generic {
+                store: "parts",
+                source: Box::new(e),
+            })?,
+        }
+    }
 }
 
 fn parquet_err(table: &str) -> impl Fn(ParquetError) -> Error + '_ {
     move |e| Error::Background {
         table: table.to_string(),
         message: format!("writing Parquet: {e}"),
+    }
+}
+
+fn storing_err<'a>(table: &'a str, path: &'a str) -> impl Fn(object_store::Error) -> Error + 'a {
+    move |e| Error::Background {
+        table: table.to_string(),
+        message: format!("storing {path}: {e}"),
     }
 }
 
@@ -326,6 +360,8 @@ impl FileWriter {
                     .is_some_and(|o| o.file.bytes_written() >= self.target_size)
                 {
                     self.close_file().await?;
+                } else {
+                    self.stream().await?;
                 }
             }
         }
@@ -415,6 +451,7 @@ impl FileWriter {
                 columns,
                 rows: 0,
                 row_groups: 0,
+                upload: None,
             });
         }
         Ok(self.open.as_mut().expect("opened above"))
@@ -471,6 +508,54 @@ impl FileWriter {
         Ok(())
     }
 
+    /// The name of the file being written.
+    fn file_path(&self) -> String {
+        format!(
+            "part-{:05}-{}-c000.snappy.parquet",
+            self.part, self.writer_id
+        )
+    }
+
+    /// Puts the open file's bytes so far (its row groups flushed) as the next part of its
+    /// upload, starting the upload with the file's second row group. The part put before is
+    /// waited for first: one is in flight at most.
+    async fn stream(&mut self) -> Result<()> {
+        let path = self.file_path();
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        open.file
+            .flush()
+            .map_err(|e| parquet_err(self.table)(e.into()))?;
+        let buffer = open.file.inner_mut();
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        // The next row group's bytes come to about as many: room for them is made once.
+        let bytes = std::mem::replace(buffer, Vec::with_capacity(buffer.len()));
+        let upload = match &mut open.upload {
+            Some(upload) => upload,
+            None => {
+                let location = deltalake::Path::from(path.as_str());
+                let parts = (self.store.put_multipart(&location).await)
+                    .map_err(storing_err(self.table, &path))?;
+                open.upload.insert(Upload {
+                    path,
+                    parts,
+                    in_flight: None,
+                })
+            }
+        };
+        upload
+            .settle()
+            .await
+            .map_err(storing_err(self.table, &upload.path))?;
+        // A part's future does nothing until polled: it is spawned to be written meanwhile.
+        let part = upload.parts.put_part(Bytes::from(bytes).into());
+        upload.in_flight = Some(tokio::spawn(part));
+        Ok(())
+    }
+
     async fn close_file(&mut self) -> Result<()> {
         self.flush_row_group()?;
         let Some(mut open) = self.open.take() else {
@@ -480,20 +565,28 @@ impl FileWriter {
             return Ok(());
         }
         let metadata = open.file.finish().map_err(parquet_err(self.table))?;
+        let size = open.file.bytes_written() as i64;
         let bytes = std::mem::take(open.file.inner_mut());
-        let size = bytes.len() as i64;
-        let path = format!(
-            "part-{:05}-{}-c000.snappy.parquet",
-            self.part, self.writer_id
-        );
+        let path = self.file_path();
         self.part += 1;
-        self.store
-            .put(&deltalake::Path::from(path.as_str()), bytes.into())
-            .await
-            .map_err(|e| Error::Background {
-                table: self.table.to_string(),
-                message: format!("storing {path}: {e}"),
-            })?;
+        match open.upload {
+            // Of one row group: stored whole.
+            None => self
+                .store
+                .put(&deltalake::Path::from(path.as_str()), bytes.into())
+                .await
+                .map(drop),
+            Some(mut upload) => {
+                debug_assert_eq!(upload.path, path);
+                async {
+                    upload.settle().await?;
+                    upload.parts.put_part(bytes.into()).await?;
+                    upload.parts.complete().await.map(drop)
+                }
+                .await
+            }
+        }
+        .map_err(storing_err(self.table, &path))?;
         let stats = stats(&metadata, self.indexed).map_err(|message| Error::Background {
             table: self.table.to_string(),
             message,

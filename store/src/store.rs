@@ -31,10 +31,10 @@ const RETENTION: &str = "interval 3650 days";
 /// this (not the file's size) bounds the memory of a load.
 pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Target size of the Parquet files a load writes; a file rolls over past it, so memory stays
-/// bounded whatever the size of the input. The writer holds a file's bytes until it rolls
-/// over: at 128 MiB, a load of ten province-years peaked 32% above one of a single year; at
-/// 16 MiB, 19% (`docs/benchmarks.md`).
+/// Target size of the Parquet files a load writes; a file rolls over past it. The writer once
+/// held a file's bytes until it rolled over (at 128 MiB, a load of ten province-years peaked
+/// 32% above one of a single year; at 16 MiB, 19%, `docs/benchmarks.md`); it streams a file
+/// of several row groups now, one row group at a time, so this no longer bounds its memory.
 const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
 
 /// The columns holding one value in every row of a load: its lineage (and a snapshot's date).

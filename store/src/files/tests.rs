@@ -216,8 +216,10 @@ async fn writes_what_deltalakes_writer_writes_with_the_same_statistics() {
             let back = concat_batches(&back[0].schema(), &back).expect("concat");
             assert_eq!(back.columns(), input.columns(), "rows of {}", def.name);
         }
-        let file =
-            std::fs::File::open(dir.path().join(def.name).join(&ours[0].path)).expect("file");
+        let path = dir.path().join(def.name).join(&ours[0].path);
+        let on_disk = std::fs::metadata(&path).expect("file").len();
+        assert_eq!(ours[0].size as u64, on_disk, "{}", def.name);
+        let file = std::fs::File::open(&path).expect("file");
         let meta = ParquetRecordBatchReaderBuilder::try_new(file)
             .expect("parquet")
             .metadata()
@@ -264,6 +266,79 @@ async fn rolls_over_to_a_new_file_past_the_target_size() {
         assert_eq!(&stats_of(a)["minValues"]["load_id"], load_id);
         assert_eq!(&stats_of(a)["maxValues"]["load_id"], load_id);
     }
+}
+
+/// The files in the table's directory, but the log.
+fn files_in(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut names: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .expect("table directory")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_name() != "_delta_log")
+        .map(|e| {
+            let size = e.metadata().expect("metadata").len();
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// A file of several row groups is streamed: each row group goes to the store as it is
+/// flushed (into `<name>#1` beside the file until it is complete), and the writer keeps none
+/// of them; a writer dropped halfway leaves nothing behind.
+#[tokio::test]
+async fn streams_a_file_row_group_by_row_group() {
+    let (dir, wh) = warehouse().await;
+    let def = &tables::CASES;
+    let table = wh.table(def).await.expect("table");
+    let root = dir.path().join(def.name);
+    let new_writer = || {
+        writer(
+            &table,
+            def.name,
+            def.schema(),
+            writer_properties(def),
+            500,
+            usize::MAX,
+        )
+    };
+    let mut w = new_writer();
+    // One row group: still held, nothing stored yet.
+    w.write(&rows(def, 0, 499)).await.expect("write");
+    assert!(files_in(&root).is_empty(), "{:?}", files_in(&root));
+    // Two row groups flushed: the first one is stored, the writer holds no bytes of either.
+    w.write(&rows(def, 499, 501)).await.expect("write");
+    let open = w.open.as_ref().expect("a file open");
+    assert_eq!(open.file.inner().len(), 0);
+    let staged = files_in(&root);
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    assert!(staged[0].0.ends_with(".parquet#1"), "{staged:?}");
+    assert!(staged[0].1 > 0, "{staged:?}");
+    w.write(&rows(def, 1_000, 200)).await.expect("write");
+    let adds = w.finish().await.expect("finish");
+    assert_eq!(adds.len(), 1);
+    assert_eq!(
+        files_in(&root),
+        [(adds[0].path.clone(), adds[0].size as u64)]
+    );
+    let back = read(dir.path(), def.name, &adds);
+    let back = concat_batches(&def.schema(), &back).expect("concat");
+    assert_eq!(back.columns(), rows(def, 0, 1_200).columns());
+
+    // A writer dropped with its file half stored (a load that stopped early) leaves the
+    // directory as it was; the staged part is removed on a blocking thread, so it is waited for.
+    let before = files_in(&root);
+    let mut w = new_writer();
+    w.write(&rows(def, 0, 1_000)).await.expect("write");
+    assert_eq!(files_in(&root).len(), before.len() + 1);
+    drop(w);
+    for _ in 0..200 {
+        if files_in(&root) == before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(files_in(&root), before);
 }
 
 /// A column declared constant that is not is refused, not written with the wrong value.
