@@ -225,11 +225,11 @@ fn floor_rows(path: &Path) -> anyhow::Result<usize> {
     arrow_csv_rows(text.as_bytes())
 }
 
-/// Loads of each ingest bench, each between two runs of the floor (one more floor than loads):
-/// its figures are the medians. A load's ratio is to the mean of the floors just before and
-/// just after it, so that a slow stretch of the machine (the floors of one run moved by 30%,
-/// in stretches of seconds) weighs on a load and its floor alike, whichever of the two it
-/// starts or ends in. Every run is kept in the JSON.
+/// Loads of each ingest bench, each between two runs of the floor: its figures are the
+/// medians. A load's ratio is to the mean of the floors just before and just after it, so that
+/// a slow stretch of the machine (the floors of one run moved by 30%, in stretches of seconds)
+/// weighs on a load and its floor alike, whichever of the two it starts or ends in; the formats
+/// take turns ([`bench_ingest`]). Every run is kept in the JSON.
 const INGEST_RUNS: usize = 5;
 
 /// The median of some figures (the mean of the middle two for an even count; NaN for none). A
@@ -245,44 +245,69 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Ingest of one format: child `plsw ingest cases` into an empty warehouse vs the floor,
-/// [`INGEST_RUNS`] times.
-fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<serde_json::Value> {
-    let bytes: u64 = inputs
-        .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-        .sum();
-    // Both runs read the files from the page cache: the first read of a file from disk would
-    // count against whichever ran first (the floors moved by 50% between runs before this).
-    for p in inputs {
-        std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+/// Ingest of one format: child `plsw ingest cases` into an empty warehouse against the floor,
+/// one load per [`IngestBench::run`].
+struct IngestBench {
+    label: &'static str,
+    inputs: Vec<PathBuf>,
+    wh: PathBuf,
+    args: Vec<String>,
+    bytes: u64,
+    rows: usize,
+    runs: Vec<serde_json::Value>,
+}
+
+impl IngestBench {
+    fn new(label: &'static str, inputs: Vec<PathBuf>, work: &Path) -> anyhow::Result<Self> {
+        let bytes: u64 = inputs
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        // Both runs read the files from the page cache: the first read of a file from disk
+        // would count against whichever ran first (the floors moved by 50% between runs before
+        // this).
+        for p in &inputs {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        }
+        let mut args = vec!["ingest".to_string(), "cases".to_string()];
+        args.extend(inputs.iter().map(|p| p.display().to_string()));
+        Ok(IngestBench {
+            label,
+            wh: work.join(format!("ingest-{}", label.replace(' ', "-"))),
+            inputs,
+            args,
+            bytes,
+            rows: 0,
+            runs: Vec::with_capacity(INGEST_RUNS),
+        })
     }
-    let wh = work.join(format!("ingest-{}", label.replace(' ', "-")));
-    let mut args = vec!["ingest", "cases"];
-    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    args.extend(paths.iter().map(String::as_str));
-    let floor = || -> anyhow::Result<(f64, usize)> {
+
+    /// The floor's seconds and the rows it read.
+    fn floor(&self) -> anyhow::Result<(f64, usize)> {
         let t0 = Instant::now();
         let mut rows = 0;
-        for p in inputs {
+        for p in &self.inputs {
             rows += floor_rows(p)?;
         }
         Ok((t0.elapsed().as_secs_f64(), rows))
-    };
-    let (mut before, rows) = floor()?;
-    let mut runs = Vec::with_capacity(INGEST_RUNS);
-    for _ in 0..INGEST_RUNS {
-        let _ = std::fs::remove_dir_all(&wh);
+    }
+
+    /// One load, between a floor just before it and one just after.
+    fn run(&mut self) -> anyhow::Result<()> {
+        let (before, rows) = self.floor()?;
+        self.rows = rows;
+        let _ = std::fs::remove_dir_all(&self.wh);
         // The warehouse exists before the timed load, as in service: creating its tables is not
         // part of an ingest.
-        child(&wh, &["sql", "SELECT 1"])?;
-        let run = child(&wh, &args)?;
-        let _ = std::fs::remove_dir_all(&wh);
-        let (after, _) = floor()?;
+        child(&self.wh, &["sql", "SELECT 1"])?;
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let run = child(&self.wh, &args)?;
+        let _ = std::fs::remove_dir_all(&self.wh);
+        let (after, _) = self.floor()?;
         let mean_floor = (before + after) / 2.0;
         let secs = run.wall.as_secs_f64();
         let code = run.code_kib.map_or(f64::NAN, |c| c as f64 / 1024.0);
-        runs.push(json!({
+        self.runs.push(json!({
             "floor_before_seconds": before,
             "floor_after_seconds": after,
             "floor_seconds": mean_floor,
@@ -294,42 +319,59 @@ fn bench_ingest(label: &str, inputs: &[PathBuf], work: &Path) -> anyhow::Result<
             "code_mib": code,
             "data_peak_mib": run.max_rss_kib as f64 / 1024.0 - code,
         }));
-        before = after;
+        Ok(())
     }
-    let of = |key: &str| -> Vec<f64> {
-        runs.iter()
-            .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
-            .collect()
-    };
-    let range = |key: &str| {
-        let v = of(key);
-        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        json!([lo, hi])
-    };
-    let secs = median(of("seconds"));
-    Ok(json!({
-        "format": label,
-        "files": inputs.len(),
-        "rows": rows,
-        "mb": bytes as f64 / 1e6,
-        "seconds": secs,
-        "cpu_seconds": median(of("cpu_seconds")),
-        "rows_per_s": rows as f64 / secs,
-        "mb_per_s": bytes as f64 / 1e6 / secs,
-        "peak_rss_mib": median(of("peak_rss_mib")),
-        "peak_rss_mib_range": range("peak_rss_mib"),
-        // Of the peak: the pages mapped from the binary (the same at every scale, but by 20
-        // MiB more or less from one run to another, as the page cache holds the binary), and
-        // the rest, the memory that the data takes.
-        "code_mib": median(of("code_mib")),
-        "data_peak_mib": median(of("data_peak_mib")),
-        "floor_seconds": median(of("floor_seconds")),
-        // The median of the loads' ratios, each to the floors on either side of it.
-        "ratio_to_floor": median(of("ratio_to_floor")),
-        "ratio_to_floor_range": range("ratio_to_floor"),
-        "runs": runs,
-    }))
+
+    /// The medians of the runs, with their ranges and the runs themselves.
+    fn summary(&self) -> serde_json::Value {
+        let of = |key: &str| -> Vec<f64> {
+            self.runs
+                .iter()
+                .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
+                .collect()
+        };
+        let range = |key: &str| {
+            let v = of(key);
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            json!([lo, hi])
+        };
+        let secs = median(of("seconds"));
+        json!({
+            "format": self.label,
+            "files": self.inputs.len(),
+            "rows": self.rows,
+            "mb": self.bytes as f64 / 1e6,
+            "seconds": secs,
+            "cpu_seconds": median(of("cpu_seconds")),
+            "rows_per_s": self.rows as f64 / secs,
+            "mb_per_s": self.bytes as f64 / 1e6 / secs,
+            "peak_rss_mib": median(of("peak_rss_mib")),
+            "peak_rss_mib_range": range("peak_rss_mib"),
+            // Of the peak: the pages mapped from the binary (the same at every scale, but by 20
+            // MiB more or less from one run to another, as the page cache holds the binary),
+            // and the rest, the memory that the data takes.
+            "code_mib": median(of("code_mib")),
+            "data_peak_mib": median(of("data_peak_mib")),
+            "floor_seconds": median(of("floor_seconds")),
+            // The median of the loads' ratios, each to the floors on either side of it.
+            "ratio_to_floor": median(of("ratio_to_floor")),
+            "ratio_to_floor_range": range("ratio_to_floor"),
+            "runs": self.runs,
+        })
+    }
+}
+
+/// [`INGEST_RUNS`] loads of each format, in rounds of one load of each: a stretch of the
+/// machine's slowness (it raised a load's own CPU time by a third for a minute at a time) then
+/// falls on a run or two of a format, which the median leaves out, rather than on all of them.
+fn bench_ingest(mut formats: Vec<IngestBench>) -> anyhow::Result<serde_json::Value> {
+    for _ in 0..INGEST_RUNS {
+        for f in &mut formats {
+            f.run()?;
+        }
+    }
+    Ok(formats.iter().map(IngestBench::summary).collect())
 }
 
 /// The scale's data and its loaded warehouse (everything but the held-out last hotline day),
@@ -749,11 +791,11 @@ pub async fn run(
         if parts.contains(&Part::Ingest) {
             eprintln!("bench: scale {scale}: ingest");
             let cases = data.join("cases");
-            figures["ingest"] = json!([
-                bench_ingest("UTF-8 CSV", &files(&cases, "-mediation.csv")?, &work)?,
-                bench_ingest("GB18030 CSV", &files(&cases, "-legal_aid.csv")?, &work)?,
-                bench_ingest("XLSX", &files(&cases, "-notarization.xlsx")?, &work)?,
-            ]);
+            figures["ingest"] = bench_ingest(vec![
+                IngestBench::new("UTF-8 CSV", files(&cases, "-mediation.csv")?, &work)?,
+                IngestBench::new("GB18030 CSV", files(&cases, "-legal_aid.csv")?, &work)?,
+                IngestBench::new("XLSX", files(&cases, "-notarization.xlsx")?, &work)?,
+            ])?;
         }
         if !parts.contains(&Part::Transform) && !parts.contains(&Part::Api) {
             per_scale.push(figures);
