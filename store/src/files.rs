@@ -4,10 +4,10 @@
 //! column chunks is written by hand as a dictionary page of the one value and a data page of
 //! one run of zeros, with the value as its minimum and maximum, instead of being interned,
 //! compared for its statistics and encoded row by row. Every other column goes through
-//! parquet's own Arrow column writers, with the same properties as before. A file of one row
-//! group is stored with one `put` once it is complete; a longer one is streamed, each row group
-//! put as a part of a multipart upload as soon as it is flushed, so that a writer holds a row
-//! group's bytes, not a file's.
+//! parquet's own Arrow column writers, with the same properties as before. A file that ends
+//! within its first row group is stored with one `put` once it is complete; a longer one is
+//! streamed, what each row group adds put as parts of a multipart upload as soon as it is
+//! flushed, so that a writer holds a row group's bytes (or a part's), not a file's.
 //!
 //! The files' Delta statistics (`Add.stats`) are computed from the Parquet footer as
 //! deltalake computes them (its `create_add` is crate-private); a test holds the two to the
@@ -55,6 +55,12 @@ mod deltas;
 /// `DEFAULT_NUM_INDEX_COLS`, the Delta protocol's default).
 const DEFAULT_INDEXED_COLUMNS: usize = 32;
 
+/// The size of every part but the last of a file streamed to a store of objects: S3 refuses
+/// smaller ones, and R2 parts of different sizes (object_store's `MultipartUpload`). The local
+/// file system takes any size, and a warehouse there streams each row group as it is flushed
+/// ([`FileWriter::parts_of_any_size`]).
+pub(crate) const MIN_PART: usize = 5 << 20;
+
 /// Writes record batches of one schema into Parquet files under a table's root, rolling over to
 /// a new file past `target_size` bytes, and returns the files as Delta `Add` actions.
 pub(crate) struct FileWriter {
@@ -64,6 +70,8 @@ pub(crate) struct FileWriter {
     store: Arc<dyn ObjectStore>,
     row_group_rows: usize,
     target_size: usize,
+    /// The size of a streamed file's parts but the last, or 0 for whatever a row group adds.
+    min_part: usize,
     /// Top-level columns with statistics in the Delta log.
     indexed: usize,
     /// Per column: `Some` once the column is declared constant; its value is taken from the
@@ -97,10 +105,11 @@ struct OpenFile {
     upload: Option<Upload>,
 }
 
-/// A file being streamed to the store: each flushed row group is put as a part (any size will
-/// do for the local file system, the one store the warehouse is built with; it writes the
-/// parts into a file beside the target, `<name>#<n>`, and renames it on completion), with at
-/// most one part in flight, on a task of its own, while the next row group is encoded.
+/// A file being streamed to the store: what each flushed row group adds is put as parts, with
+/// at most one part in flight, on a task of its own, while the next row group is encoded. The
+/// local file system takes parts of any size (it writes them into a file beside the target,
+/// `<name>#<n>`, and renames it on completion); a store of objects wants them of 5 MiB at least
+/// (some, of one size), see [`MIN_PART`].
 struct Upload {
     path: String,
     parts: Box<dyn MultipartUpload>,
@@ -108,6 +117,18 @@ struct Upload {
 }
 
 impl Upload {
+    /// Gives the upload up after a failure, as far as the store lets it (the local file
+    /// system's staged file is removed when the upload is dropped in any case; a store of
+    /// objects would otherwise keep the parts put).
+    async fn abort(&mut self) {
+        if let Some(part) = self.in_flight.take() {
+            let _ = part.await;
+        }
+        if let Err(e) = self.parts.abort().await {
+            tracing::warn!(path = %self.path, error = %e, "giving up an upload");
+        }
+    }
+
     /// Waits for the part in flight.
     async fn settle(&mut self) -> object_store::Result<()> {
         match self.in_flight.take() {
@@ -189,6 +210,7 @@ impl FileWriter {
             store,
             row_group_rows,
             target_size,
+            min_part: MIN_PART,
             indexed,
             chunks: HashMap::new(),
             open: None,
@@ -196,6 +218,13 @@ impl FileWriter {
             writer_id: uuid::Uuid::new_v4(),
             part: 0,
         })
+    }
+
+    /// Streams a file's parts as its row groups are flushed, whatever their size (for a store
+    /// that takes parts of any size: the local file system), instead of in parts of
+    /// [`MIN_PART`].
+    pub(crate) fn parts_of_any_size(&mut self) {
+        self.min_part = 0;
     }
 
     /// Declares columns that hold one value in every row of every batch written: each is
@@ -516,29 +545,40 @@ impl FileWriter {
         )
     }
 
-    /// Puts the open file's bytes so far (its row groups flushed) as the next part of its
-    /// upload, starting the upload with the file's second row group. The part put before is
-    /// waited for first: one is in flight at most.
+    /// Puts the open file's bytes so far (its row groups flushed) as the next parts of its
+    /// upload, starting the upload at the file's first flushed row group. Each part is of
+    /// [`FileWriter::min_part`] bytes exactly (the bytes past the last whole part wait for the
+    /// next row group), or of whatever was flushed where any size will do. The part put before
+    /// is waited for first: one is in flight at most.
     async fn stream(&mut self) -> Result<()> {
         let path = self.file_path();
+        let min_part = self.min_part;
+        let table = self.table;
         let Some(open) = self.open.as_mut() else {
             return Ok(());
         };
         open.file
             .flush()
-            .map_err(|e| parquet_err(self.table)(e.into()))?;
+            .map_err(|e| parquet_err(table)(e.into()))?;
         let buffer = open.file.inner_mut();
-        if buffer.is_empty() {
+        let whole = match min_part {
+            0 => buffer.len(),
+            n => buffer.len() / n * n,
+        };
+        if whole == 0 {
             return Ok(());
         }
         // The next row group's bytes come to about as many: room for them is made once.
-        let bytes = std::mem::replace(buffer, Vec::with_capacity(buffer.len()));
+        let mut rest = Vec::with_capacity(buffer.len());
+        rest.extend_from_slice(&buffer[whole..]);
+        buffer.truncate(whole);
+        let bytes = Bytes::from(std::mem::replace(buffer, rest));
         let upload = match &mut open.upload {
             Some(upload) => upload,
             None => {
                 let location = deltalake::Path::from(path.as_str());
                 let parts = (self.store.put_multipart(&location).await)
-                    .map_err(storing_err(self.table, &path))?;
+                    .map_err(storing_err(table, &path))?;
                 open.upload.insert(Upload {
                     path,
                     parts,
@@ -546,13 +586,16 @@ impl FileWriter {
                 })
             }
         };
-        upload
-            .settle()
-            .await
-            .map_err(storing_err(self.table, &upload.path))?;
-        // A part's future does nothing until polled: it is spawned to be written meanwhile.
-        let part = upload.parts.put_part(Bytes::from(bytes).into());
-        upload.in_flight = Some(tokio::spawn(part));
+        let step = if min_part == 0 { whole } else { min_part };
+        for at in (0..whole).step_by(step) {
+            if let Err(e) = upload.settle().await {
+                upload.abort().await;
+                return Err(storing_err(table, &upload.path)(e));
+            }
+            // A part's future does nothing until polled: it is spawned to be written meanwhile.
+            let part = upload.parts.put_part(bytes.slice(at..at + step).into());
+            upload.in_flight = Some(tokio::spawn(part));
+        }
         Ok(())
     }
 
@@ -570,7 +613,8 @@ impl FileWriter {
         let path = self.file_path();
         self.part += 1;
         match open.upload {
-            // Of one row group: stored whole.
+            // Nothing put yet (the file ended within its first row group, or before its first
+            // whole part): stored whole.
             None => self
                 .store
                 .put(&deltalake::Path::from(path.as_str()), bytes.into())
@@ -578,12 +622,17 @@ impl FileWriter {
                 .map(drop),
             Some(mut upload) => {
                 debug_assert_eq!(upload.path, path);
-                async {
+                // The last part may be of any size.
+                let done = async {
                     upload.settle().await?;
                     upload.parts.put_part(bytes.into()).await?;
                     upload.parts.complete().await.map(drop)
                 }
-                .await
+                .await;
+                if done.is_err() {
+                    upload.abort().await;
+                }
+                done
             }
         }
         .map_err(storing_err(self.table, &path))?;

@@ -347,7 +347,7 @@ impl Warehouse {
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
-        let files = FileWriter::new(
+        let mut files = FileWriter::new(
             def.name,
             def.schema(),
             props,
@@ -356,6 +356,9 @@ impl Warehouse {
             ROW_GROUP_ROWS,
             TARGET_FILE_SIZE as usize,
         )?;
+        if self.url.scheme() == "file" {
+            files.parts_of_any_size();
+        }
         Ok(TableWriter {
             def,
             files,

@@ -274,18 +274,20 @@ fn files_in(dir: &std::path::Path) -> Vec<(String, u64)> {
         .expect("table directory")
         .map(|e| e.expect("entry"))
         .filter(|e| e.file_name() != "_delta_log")
-        .map(|e| {
-            let size = e.metadata().expect("metadata").len();
-            (e.file_name().to_string_lossy().into_owned(), size)
+        // A staged file may be removed between the listing and its metadata.
+        .filter_map(|e| {
+            let size = e.metadata().ok()?.len();
+            Some((e.file_name().to_string_lossy().into_owned(), size))
         })
         .collect();
     names.sort();
     names
 }
 
-/// A file of several row groups is streamed: each row group goes to the store as it is
-/// flushed (into `<name>#1` beside the file until it is complete), and the writer keeps none
-/// of them; a writer dropped halfway leaves nothing behind.
+/// A file of several row groups is streamed where parts may be of any size (the local file
+/// system): each row group goes to the store as it is flushed (into `<name>#1` beside the file
+/// until it is complete), and the writer keeps none of them; a writer dropped halfway leaves
+/// nothing behind.
 #[tokio::test]
 async fn streams_a_file_row_group_by_row_group() {
     let (dir, wh) = warehouse().await;
@@ -293,20 +295,23 @@ async fn streams_a_file_row_group_by_row_group() {
     let table = wh.table(def).await.expect("table");
     let root = dir.path().join(def.name);
     let new_writer = || {
-        writer(
+        let mut w = writer(
             &table,
             def.name,
             def.schema(),
             writer_properties(def),
             500,
             usize::MAX,
-        )
+        );
+        w.parts_of_any_size();
+        w
     };
     let mut w = new_writer();
-    // One row group: still held, nothing stored yet.
+    // Within the first row group: held, nothing stored yet.
     w.write(&rows(def, 0, 499)).await.expect("write");
     assert!(files_in(&root).is_empty(), "{:?}", files_in(&root));
-    // Two row groups flushed: the first one is stored, the writer holds no bytes of either.
+    // Two row groups flushed: both are put (the first stored, the second maybe in flight), and
+    // the writer holds no bytes of either.
     w.write(&rows(def, 499, 501)).await.expect("write");
     let open = w.open.as_ref().expect("a file open");
     assert_eq!(open.file.inner().len(), 0);
@@ -339,6 +344,41 @@ async fn streams_a_file_row_group_by_row_group() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(files_in(&root), before);
+}
+
+/// Where a store wants parts of one size, a streamed file is put in parts of exactly that size
+/// and the writer holds less than one part; the file reads back whole.
+#[tokio::test]
+async fn streams_a_file_in_parts_of_one_size() {
+    let (dir, wh) = warehouse().await;
+    let def = &tables::CASES;
+    let table = wh.table(def).await.expect("table");
+    let root = dir.path().join(def.name);
+    let mut w = writer(
+        &table,
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        500,
+        usize::MAX,
+    );
+    w.min_part = 8 * 1024;
+    let input = rows(def, 0, 3_200);
+    w.write(&input).await.expect("write");
+    let open = w.open.as_ref().expect("a file open");
+    assert!(open.upload.is_some(), "streamed");
+    assert!(open.file.inner().len() < 8 * 1024);
+    let put = open.file.bytes_written() - open.file.inner().len();
+    assert_eq!(put % (8 * 1024), 0, "{put} bytes put in whole parts");
+    assert!(put >= 2 * 8 * 1024, "{put} bytes: more than one part");
+    let adds = w.finish().await.expect("finish");
+    assert_eq!(
+        files_in(&root),
+        [(adds[0].path.clone(), adds[0].size as u64)]
+    );
+    let back = read(dir.path(), def.name, &adds);
+    let back = concat_batches(&def.schema(), &back).expect("concat");
+    assert_eq!(back.columns(), input.columns());
 }
 
 /// A column declared constant that is not is refused, not written with the wrong value.
