@@ -101,7 +101,7 @@ struct OpenFile {
     descrs: Vec<ColumnDescPtr>,
     rows: usize,
     row_groups: usize,
-    /// The file's upload once it holds more than one row group.
+    /// The file's upload, from its first part put on ([`FileWriter::stream`]).
     upload: Option<Upload>,
 }
 

@@ -147,6 +147,25 @@ fn read(dir: &std::path::Path, table: &str, adds: &[Add]) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// A writer of `cases` with the warehouse's properties, row groups of 500 rows and files
+/// rolled over past `target` bytes.
+fn cases_writer(table: &DeltaTable, target: usize) -> FileWriter {
+    let def = &tables::CASES;
+    writer(
+        table,
+        def.name,
+        def.schema(),
+        writer_properties(def),
+        500,
+        target,
+    )
+}
+
+/// The rows of the files of `adds`, as one batch.
+fn read_back(dir: &std::path::Path, def: &Table, adds: &[Add]) -> RecordBatch {
+    concat_batches(&def.schema(), &read(dir, def.name, adds)).expect("concat")
+}
+
 fn stats_of(a: &Add) -> Value {
     serde_json::from_str(a.stats.as_deref().expect("stats")).expect("json")
 }
@@ -236,23 +255,14 @@ async fn rolls_over_to_a_new_file_past_the_target_size() {
     let (dir, wh) = warehouse().await;
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
-    let mut w = writer(
-        &table,
-        def.name,
-        def.schema(),
-        writer_properties(def),
-        500,
-        1,
-    );
+    let mut w = cases_writer(&table, 1);
     w.constant_columns(&["load_id", "loaded_from", "loaded_at"])
         .expect("constant");
     let input = rows(def, 0, 1_200);
     w.write(&input).await.expect("write");
     let adds = w.finish().await.expect("finish");
     // Every file reads back, the lineage chunks spliced into each.
-    let back = read(dir.path(), def.name, &adds);
-    let back = concat_batches(&def.schema(), &back).expect("concat");
-    assert_eq!(back.columns(), input.columns());
+    assert_eq!(read_back(dir.path(), def, &adds).columns(), input.columns());
     let counts: Vec<i64> = adds
         .iter()
         .map(|a| stats_of(a)["numRecords"].as_i64().expect("count"))
@@ -295,14 +305,7 @@ async fn streams_a_file_row_group_by_row_group() {
     let table = wh.table(def).await.expect("table");
     let root = dir.path().join(def.name);
     let new_writer = || {
-        let mut w = writer(
-            &table,
-            def.name,
-            def.schema(),
-            writer_properties(def),
-            500,
-            usize::MAX,
-        );
+        let mut w = cases_writer(&table, usize::MAX);
         w.parts_of_any_size();
         w
     };
@@ -326,9 +329,10 @@ async fn streams_a_file_row_group_by_row_group() {
         files_in(&root),
         [(adds[0].path.clone(), adds[0].size as u64)]
     );
-    let back = read(dir.path(), def.name, &adds);
-    let back = concat_batches(&def.schema(), &back).expect("concat");
-    assert_eq!(back.columns(), rows(def, 0, 1_200).columns());
+    assert_eq!(
+        read_back(dir.path(), def, &adds).columns(),
+        rows(def, 0, 1_200).columns()
+    );
 
     // A writer dropped with its file half stored (a load that stopped early) leaves the
     // directory as it was; the staged part is removed on a blocking thread, so it is waited for.
@@ -354,14 +358,7 @@ async fn streams_a_file_in_parts_of_one_size() {
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
     let root = dir.path().join(def.name);
-    let mut w = writer(
-        &table,
-        def.name,
-        def.schema(),
-        writer_properties(def),
-        500,
-        usize::MAX,
-    );
+    let mut w = cases_writer(&table, usize::MAX);
     w.min_part = 8 * 1024;
     let input = rows(def, 0, 3_200);
     w.write(&input).await.expect("write");
@@ -376,9 +373,7 @@ async fn streams_a_file_in_parts_of_one_size() {
         files_in(&root),
         [(adds[0].path.clone(), adds[0].size as u64)]
     );
-    let back = read(dir.path(), def.name, &adds);
-    let back = concat_batches(&def.schema(), &back).expect("concat");
-    assert_eq!(back.columns(), input.columns());
+    assert_eq!(read_back(dir.path(), def, &adds).columns(), input.columns());
 }
 
 /// A column declared constant that is not is refused, not written with the wrong value.
@@ -387,16 +382,7 @@ async fn refuses_a_constant_column_that_changes() {
     let (_dir, wh) = warehouse().await;
     let def = &tables::CASES;
     let table = wh.table(def).await.expect("table");
-    let new_writer = || {
-        writer(
-            &table,
-            def.name,
-            def.schema(),
-            writer_properties(def),
-            500,
-            usize::MAX,
-        )
-    };
+    let new_writer = || cases_writer(&table, usize::MAX);
     let mut w = new_writer();
     // `case_id` differs from row to row.
     w.constant_columns(&["case_id"]).expect("a text column");
