@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use crate::batch::{Lineage, QuarantineBatcher, RowBatcher};
 use crate::error::{Error, Result};
 use crate::feeds::{Feed, Reject};
-use crate::reader::{RawRecord, Records};
+use crate::reader::Records;
 use crate::source::{self, Encoding};
 
 /// How to load.
@@ -521,30 +521,29 @@ async fn stream(
     let bar = progress_bar(opts.progress, "{spinner} {msg} {pos} records ({per_sec})");
     bar.set_message(name.to_string());
     let t0 = Instant::now();
-    let mut rec = RawRecord::default();
     let ncols = feed.table.columns.len();
     let mut plan = feed.plan();
-    while records.next_into(&mut rec, path)? {
-        if encoding == Encoding::Xlsx && Records::is_blank(&rec) {
+    while let Some(rec) = records.next(path)? {
+        if encoding == Encoding::Xlsx && rec.is_blank() {
             continue;
         }
         report.read += 1;
         // Each record is converted straight into the columns of the batch being built.
-        let result = if let Some(message) = records.cell_error(&rec) {
+        let result = if let Some(message) = rec.cell_error() {
             Err(Reject {
                 reason: "bad_cell".into(),
                 message,
             })
-        } else if records.well_formed(&rec) {
-            let values = (0..ncols).map(|c| records.value(&rec, c));
+        } else if rec.well_formed() {
+            let values = (0..ncols).map(|c| rec.value(c));
             feed.convert_into(&mut plan, rows.columns(), values, divisions)
         } else {
             Err(Reject {
                 reason: "malformed_record".into(),
                 message: format!(
                     "the record has {} fields, the header {}",
-                    rec.fields.len(),
-                    records.header_len()
+                    rec.len(),
+                    rec.header_len()
                 ),
             })
         };
@@ -562,7 +561,7 @@ async fn stream(
             }
             Err(reject) => {
                 report.quarantined += 1;
-                bad.push(rec.position, &reject, &records.raw_json(&rec));
+                bad.push(rec.position, &reject, &rec.raw_json());
                 if bad.is_full() {
                     let batch = bad.finish();
                     if let Some(w) = quarantine.as_mut() {

@@ -15,93 +15,175 @@ use crate::error::{Error, Result};
 use crate::source::{read_some, Encoding, Gb18030Text};
 use crate::xlsx::{self, Workbook};
 
-/// One record of a file: its position (1-based CSV data record, or XLSX sheet row) and its
-/// fields as text, in the file's own column order.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct RawRecord {
-    pub(crate) position: i64,
-    pub(crate) fields: Fields,
-}
-
-/// A record's fields: their text back to back, or the record's line with its commas (a record
-/// split straight from its line: one copy of the line instead of one per field), checked as
-/// UTF-8 once for the whole record (and that each field ends on a character boundary), and where
-/// each ends. (csv's `StringRecord` checks each field on its own, which cost more than
-/// splitting the record.)
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Fields {
+/// Records read ahead, handed from the reader's thread to the checks in one message: their text
+/// back to back in one buffer, and their fields' ends back to back in another, both reused from
+/// chunk to chunk. (Until session 19 each record had a buffer of text and one of ends of its
+/// own: a year of GB18030 cases took 2% more CPU, most of it the reader's.)
+///
+/// A record's fields lie in its text one byte apart: a line without quotes is copied as it is
+/// and split at its commas; fields pushed one by one (a quoted record, a workbook's cells) get a
+/// comma put between them. Each end is counted from the record's start.
+#[derive(Debug, Default)]
+struct Chunk {
     text: String,
-    ends: Vec<usize>,
-    /// Whether each field after the first starts one byte (its comma) after the one before.
-    separated: bool,
+    ends: Vec<u32>,
+    records: Vec<Span>,
 }
 
-impl PartialEq for Fields {
-    fn eq(&self, other: &Fields) -> bool {
-        self.iter().eq(other.iter())
+/// Where a record of a chunk ends in its text and its ends (it starts where the one before it
+/// ends), and its position in the file (1-based CSV data record, or XLSX sheet row).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    position: i64,
+    text_end: usize,
+    ends_end: usize,
+}
+
+/// The longest record, in bytes: a field's end is counted from its record's start in 32 bits
+/// (4 GiB; 1 MiB in tests, which try a longer one). A longer record fails its file.
+const MAX_RECORD: usize = if cfg!(test) {
+    1 << 20
+} else {
+    u32::MAX as usize - 1
+};
+
+impl Chunk {
+    /// Records ended.
+    fn len(&self) -> usize {
+        self.records.len()
     }
-}
 
-impl Eq for Fields {}
-
-impl Fields {
-    pub(crate) fn clear(&mut self) {
+    fn clear(&mut self) {
         self.text.clear();
         self.ends.clear();
-        self.separated = false;
+        self.records.clear();
     }
 
-    /// Adds a field after the others (of fields back to back: not after [`Fields::set_line`]).
-    pub(crate) fn push_field(&mut self, field: &str) {
-        debug_assert!(!self.separated, "a field pushed after a line's");
+    /// Where the open record (the one being filled, after the last one ended) starts in the
+    /// text and in the ends.
+    fn open_start(&self) -> (usize, usize) {
+        self.records
+            .last()
+            .map_or((0, 0), |s| (s.text_end, s.ends_end))
+    }
+
+    /// `at` in the text, counted from the open record's start (saturated: such a record is
+    /// refused when it ends).
+    fn open_offset(&self, at: usize) -> u32 {
+        u32::try_from(at - self.open_start().0).unwrap_or(u32::MAX)
+    }
+
+    /// Adds a field to the open record.
+    fn push_field(&mut self, field: &str) {
+        let (_, ends) = self.open_start();
+        if self.ends.len() > ends {
+            self.text.push(',');
+        }
         self.text.push_str(field);
-        self.ends.push(self.text.len());
+        let end = self.open_offset(self.text.len());
+        self.ends.push(end);
     }
 
-    /// The fields of `line`, a record without quotes: split at every comma.
-    fn set_line(&mut self, line: &str) {
-        self.clear();
-        self.separated = true;
+    /// The fields of `line`, a record without quotes, as the open record (empty until now):
+    /// split at every comma.
+    fn push_line(&mut self, line: &str) {
+        debug_assert_eq!(self.open_start(), (self.text.len(), self.ends.len()));
+        if line.len() > MAX_RECORD {
+            // One end past the limit, which `end_record` refuses.
+            self.text.push_str(line);
+            self.ends.push(u32::MAX);
+            return;
+        }
         self.text.push_str(line);
         commas(line.as_bytes(), &mut self.ends);
-        self.ends.push(line.len());
+        self.ends.push(line.len() as u32);
     }
 
+    /// Ends the open record, at `position` in its file; a record of more than [`MAX_RECORD`]
+    /// bytes is an error (and is taken back).
+    fn end_record(&mut self, position: i64) -> std::result::Result<(), String> {
+        let (text, _) = self.open_start();
+        let len = self.text.len() - text;
+        if len > MAX_RECORD {
+            self.discard_open();
+            return Err(format!(
+                "record {position} is {len} bytes long, more than a record may be ({MAX_RECORD})"
+            ));
+        }
+        self.records.push(Span {
+            position,
+            text_end: self.text.len(),
+            ends_end: self.ends.len(),
+        });
+        Ok(())
+    }
+
+    /// Takes back what the open record holds.
+    fn discard_open(&mut self) {
+        let (text, ends) = self.open_start();
+        self.text.truncate(text);
+        self.ends.truncate(ends);
+    }
+
+    /// The open record's fields.
+    fn open_fields(&self) -> Fields<'_> {
+        let (text, ends) = self.open_start();
+        Fields {
+            text: &self.text[text..],
+            ends: &self.ends[ends..],
+        }
+    }
+
+    /// Record `i`: its position and its fields.
+    fn record(&self, i: usize) -> (i64, Fields<'_>) {
+        let (text, ends) = match i {
+            0 => (0, 0),
+            _ => (self.records[i - 1].text_end, self.records[i - 1].ends_end),
+        };
+        let span = self.records[i];
+        let fields = Fields {
+            text: &self.text[text..span.text_end],
+            ends: &self.ends[ends..span.ends_end],
+        };
+        (span.position, fields)
+    }
+}
+
+/// A record's fields: its text, each field one byte (a comma) after the one before, and where
+/// each ends. The text was checked as UTF-8 once for the whole record, and that each field ends
+/// on a character boundary. (csv's `StringRecord` checks each field on its own, which cost more
+/// than splitting the record.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fields<'a> {
+    text: &'a str,
+    ends: &'a [u32],
+}
+
+impl<'a> Fields<'a> {
     pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
-    pub(crate) fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        let end = *self.ends.get(i)? as usize;
         let start = match i {
             0 => 0,
-            _ => self.ends[i - 1] + usize::from(self.separated),
+            _ => self.ends[i - 1] as usize + 1,
         };
         // Every end is a character boundary: the splitter checks them, a comma is a byte of
         // its own, and pushed fields are text of their own.
         self.text.get(start..end)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
         (0..self.len()).map(|i| self.get(i).unwrap_or(""))
     }
 }
 
-#[cfg(test)]
-impl<'a> From<Vec<&'a str>> for Fields {
-    fn from(fields: Vec<&'a str>) -> Fields {
-        let mut out = Fields::default();
-        for f in fields {
-            out.push_field(f);
-        }
-        out
-    }
-}
-
-/// Appends the position of every comma of `line` to `ends`, eight bytes at a time: fields are a
-/// few bytes long, too short for a vector search to pay off, and this took the splitter 14%
-/// less time than a byte loop.
-fn commas(line: &[u8], ends: &mut Vec<usize>) {
+/// Appends the position of every comma of `line` (of no more than [`MAX_RECORD`] bytes) to
+/// `ends`, eight bytes at a time: fields are a few bytes long, too short for a vector search to
+/// pay off, and this took the splitter 14% less time than a byte loop.
+fn commas(line: &[u8], ends: &mut Vec<u32>) {
     const LOW: u64 = 0x7f7f_7f7f_7f7f_7f7f;
     const COMMAS: u64 = u64::from_ne_bytes([b','; 8]);
     let mut words = line.chunks_exact(8);
@@ -113,14 +195,14 @@ fn commas(line: &[u8], ends: &mut Vec<usize>) {
         // carry crosses a byte.
         let mut zero = !(((x & LOW).wrapping_add(LOW)) | x | LOW);
         while zero != 0 {
-            ends.push(at + zero.trailing_zeros() as usize / 8);
+            ends.push(at + zero.trailing_zeros() / 8);
             zero &= zero - 1;
         }
         at += 8;
     }
     for (i, b) in words.remainder().iter().enumerate() {
         if *b == b',' {
-            ends.push(at + i);
+            ends.push(at + i as u32);
         }
     }
 }
@@ -260,10 +342,11 @@ impl CsvSplitter {
         }
     }
 
-    /// The next record into `fields`; false at the end of the text. An I/O error, or text that
-    /// is not UTF-8, is an error.
-    fn read(&mut self, fields: &mut Fields) -> std::result::Result<bool, String> {
-        if let Some(done) = self.read_plain(fields) {
+    /// The next record's fields into the chunk's open record (empty until now); false at the
+    /// end of the text. An I/O error, or text that is not UTF-8, is an error (and leaves the open
+    /// record empty).
+    fn read(&mut self, chunk: &mut Chunk) -> std::result::Result<bool, String> {
+        if let Some(done) = self.read_plain(chunk) {
             return done;
         }
         let (mut n_out, mut n_ends) = (0, 0);
@@ -292,7 +375,6 @@ impl CsvSplitter {
                 csv_core::ReadRecordResult::End => break false,
             }
         };
-        fields.clear();
         let ends = &self.ends[..n_ends];
         let bad =
             |at: usize| Err(self.not_utf8(ends.iter().take_while(|end| **end <= at).count() + 1));
@@ -305,8 +387,11 @@ impl CsvSplitter {
         if let Some(end) = ends.iter().find(|end| !text.is_char_boundary(**end)) {
             return bad(*end - 1);
         }
-        fields.text.push_str(text);
-        fields.ends.extend_from_slice(ends);
+        let mut start = 0;
+        for &end in ends {
+            chunk.push_field(&text[start..end]);
+            start = end;
+        }
         self.records += i64::from(more);
         Ok(more)
     }
@@ -316,7 +401,7 @@ impl CsvSplitter {
     /// state machine and its copy, as csv-core would split it. `None` leaves the record to
     /// csv-core: one with a quote, one that runs past the block, and the last record of a text
     /// that does not end in a line break.
-    fn read_plain(&mut self, fields: &mut Fields) -> Option<std::result::Result<bool, String>> {
+    fn read_plain(&mut self, chunk: &mut Chunk) -> Option<std::result::Result<bool, String>> {
         let block = &self.source.block()[self.pos..self.len];
         // Line breaks before a record are blank lines, which csv-core skips too.
         let start = block.iter().position(|b| *b != b'\n' && *b != b'\r')?;
@@ -339,16 +424,18 @@ impl CsvSplitter {
             }
         };
         // A comma is one byte of its own in UTF-8: every field ends on a character boundary.
-        fields.set_line(text);
+        chunk.push_line(text);
         self.pos += start + end + 1;
         self.records += 1;
         Some(Ok(true))
     }
 }
 
-/// Records read ahead in one message: sending them one by one would cost more than reading.
-type Chunk = Vec<RawRecord>;
+/// Records of one chunk: sending them one by one would cost more than reading. A chunk is sent
+/// with fewer when its text reaches [`CHUNK_TEXT`] (records of a few hundred bytes fill 1,024
+/// long before that).
 const CHUNK_RECORDS: usize = 1024;
+const CHUNK_TEXT: usize = 1 << 20;
 /// Chunks that may wait for the checks (about 8,000 records: a queue rides out the moments when
 /// the checks or the reader lose their core to another stage). 16 held 7-9 MiB more at the peak
 /// of a year of UTF-8 cases at scale 10 (3 for GB18030), where the reader runs ahead with the
@@ -368,16 +455,17 @@ enum Msg {
 /// The reading end of a file's reader thread.
 struct Feed {
     chunks: Receiver<Msg>,
-    /// Chunks handed back, so that their records' buffers are reused.
+    /// Chunks handed back, so that their buffers are reused.
     spare: Sender<Chunk>,
     current: Chunk,
     next: usize,
 }
 
 impl Feed {
-    /// The next record into `rec`. Not to be called again after it returned `Ok(false)` or an
-    /// error: the channel is closed by then, which reads as a reader that died.
-    fn next_into(&mut self, rec: &mut RawRecord) -> std::result::Result<bool, String> {
+    /// The next record: its position and fields, or `None` at the end. Not to be called again
+    /// after it returned `None` or an error: the channel is closed by then, which reads as a
+    /// reader that died.
+    fn next(&mut self) -> std::result::Result<Option<(i64, Fields<'_>)>, String> {
         while self.next == self.current.len() {
             let done = std::mem::take(&mut self.current);
             // The reader may have stopped already (end of file): the chunk is then dropped.
@@ -385,49 +473,52 @@ impl Feed {
             self.next = 0;
             match self.chunks.recv() {
                 Ok(Msg::Records(chunk)) => self.current = chunk,
-                Ok(Msg::End) => return Ok(false),
+                Ok(Msg::End) => return Ok(None),
                 Ok(Msg::Failed(message)) => return Err(message),
                 Err(_) => return Err("the reader of the file stopped before its end".into()),
             }
         }
-        std::mem::swap(rec, &mut self.current[self.next]);
         self.next += 1;
-        Ok(true)
+        Ok(Some(self.current.record(self.next - 1)))
     }
 }
 
-/// The writing end of a file's reader thread: fills records in place (their buffers are
-/// reused) and sends them in chunks.
+/// The writing end of a file's reader thread: fills the open record of a chunk and sends the
+/// chunk when full (chunks handed back are reused).
 struct Sink {
     tx: SyncSender<Msg>,
     spares: Receiver<Chunk>,
     chunk: Chunk,
-    filled: usize,
     /// The end or an error was sent.
     done: bool,
 }
 
 impl Sink {
-    /// The record to fill next (the same one until `push`).
-    fn slot(&mut self) -> &mut RawRecord {
-        if self.chunk.is_empty() {
-            self.chunk = self.spares.try_recv().unwrap_or_default();
-            self.chunk.resize_with(CHUNK_RECORDS, RawRecord::default);
-        }
-        &mut self.chunk[self.filled]
+    /// The chunk whose open record is filled next.
+    fn chunk(&mut self) -> &mut Chunk {
+        &mut self.chunk
     }
 
-    /// The slot is filled. False when the load stopped reading: the reader then stops too.
-    fn push(&mut self) -> bool {
-        self.filled += 1;
-        self.filled < CHUNK_RECORDS || self.flush()
+    /// The open record is filled, and is at `position` in the file. False when the reader is
+    /// to stop: the load stopped reading, or the record is too long (which fails the file).
+    fn push(&mut self, position: i64) -> bool {
+        if let Err(message) = self.chunk.end_record(position) {
+            self.fail(message);
+            return false;
+        }
+        let full = self.chunk.len() >= CHUNK_RECORDS || self.chunk.text.len() >= CHUNK_TEXT;
+        !full || self.flush()
     }
 
     fn flush(&mut self) -> bool {
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.truncate(self.filled);
-        self.filled = 0;
-        chunk.is_empty() || self.tx.send(Msg::Records(chunk)).is_ok()
+        self.chunk.discard_open();
+        if self.chunk.len() == 0 {
+            return true;
+        }
+        let mut next = self.spares.try_recv().unwrap_or_default();
+        next.clear();
+        let chunk = std::mem::replace(&mut self.chunk, next);
+        self.tx.send(Msg::Records(chunk)).is_ok()
     }
 
     /// Sends the records before the error, then the error, which ends the file.
@@ -459,8 +550,7 @@ where
         let mut sink = Sink {
             tx,
             spares,
-            chunk: Vec::new(),
-            filled: 0,
+            chunk: Chunk::default(),
             done: false,
         };
         read(&mut sink);
@@ -469,7 +559,7 @@ where
     Feed {
         chunks,
         spare,
-        current: Vec::new(),
+        current: Chunk::default(),
         next: 0,
     }
 }
@@ -577,14 +667,19 @@ enum Inner {
     },
 }
 
-/// A file's records, with the header resolved against a table's columns. The file is read on a
-/// thread of its own, ahead of the checks.
-pub(crate) struct Records {
+/// A file's header and how its fields map onto a table's columns.
+struct Shape {
     inner: Inner,
-    feed: Feed,
     headers: Vec<String>,
     /// For each table column, the index of its field in the file, if present.
     map: Vec<Option<usize>>,
+}
+
+/// A file's records, with the header resolved against a table's columns. The file is read on a
+/// thread of its own, ahead of the checks.
+pub(crate) struct Records {
+    feed: Feed,
+    shape: Shape,
 }
 
 impl Records {
@@ -628,79 +723,108 @@ impl Records {
             });
         }
         Ok(Records {
-            inner,
             feed,
-            headers,
-            map,
+            shape: Shape {
+                inner,
+                headers,
+                map,
+            },
         })
     }
 
     /// The next record, or `None` at the end. A read error (I/O, malformed encoding) is
     /// file-level: the load of this file stops and nothing of it is committed.
-    pub(crate) fn next_into(&mut self, rec: &mut RawRecord, path: &Path) -> Result<bool> {
-        let more = self.feed.next_into(rec).map_err(|message| Error::Read {
-            path: path.to_path_buf(),
-            message,
-        })?;
-        if let (true, Inner::Xlsx { width }) = (more, &self.inner) {
-            // As wide as the header at least.
-            while rec.fields.len() < *width {
-                rec.fields.push_field("");
-            }
+    pub(crate) fn next(&mut self, path: &Path) -> Result<Option<Record<'_>>> {
+        let Records { feed, shape } = self;
+        match feed.next() {
+            Ok(Some((position, fields))) => Ok(Some(Record {
+                position,
+                fields,
+                shape,
+            })),
+            Ok(None) => Ok(None),
+            Err(message) => Err(Error::Read {
+                path: path.to_path_buf(),
+                message,
+            }),
         }
-        Ok(more)
     }
+}
 
-    /// The value of table column `col` in a record ("" when the file lacks the column).
-    pub(crate) fn value<'r>(&self, rec: &'r RawRecord, col: usize) -> &'r str {
-        match self.map[col] {
-            Some(i) => rec.fields.get(i).unwrap_or(""),
+/// One record of a file, borrowed from the chunk it came in.
+pub(crate) struct Record<'a> {
+    /// 1-based CSV data record, or XLSX sheet row.
+    pub(crate) position: i64,
+    /// Its fields, in the file's own column order.
+    fields: Fields<'a>,
+    shape: &'a Shape,
+}
+
+impl<'a> Record<'a> {
+    /// The value of table column `col` ("" when the file lacks the column, or a workbook's row
+    /// ends before it).
+    pub(crate) fn value(&self, col: usize) -> &'a str {
+        match self.shape.map[col] {
+            Some(i) => self.fields.get(i).unwrap_or(""),
             None => "",
         }
     }
 
-    pub(crate) fn header_len(&self) -> usize {
-        self.headers.len()
+    /// Its fields.
+    pub(crate) fn len(&self) -> usize {
+        self.fields.len()
     }
 
-    /// Whether the record has as many fields as the header.
-    pub(crate) fn well_formed(&self, rec: &RawRecord) -> bool {
-        match self.inner {
-            Inner::Csv => rec.fields.len() == self.headers.len(),
+    pub(crate) fn header_len(&self) -> usize {
+        self.shape.headers.len()
+    }
+
+    /// Whether the record has as many fields as the header (a workbook's row always has: its
+    /// empty cells are absent).
+    pub(crate) fn well_formed(&self) -> bool {
+        match self.shape.inner {
+            Inner::Csv => self.fields.len() == self.shape.headers.len(),
             Inner::Xlsx { .. } => true,
         }
     }
 
-    /// The raw values of a record as a JSON object `{header: value}` (text), for quarantine.
-    pub(crate) fn raw_json(&self, rec: &RawRecord) -> String {
+    /// The raw values of a record as a JSON object `{header: value}` (text), for quarantine. A
+    /// workbook's row has every column of its header, empty where its cells are absent.
+    pub(crate) fn raw_json(&self) -> String {
+        let width = match self.shape.inner {
+            Inner::Csv => self.fields.len(),
+            Inner::Xlsx { width } => self.fields.len().max(width),
+        };
         let mut obj = serde_json::Map::new();
-        for (i, v) in rec.fields.iter().enumerate() {
+        for i in 0..width {
             let key = self
+                .shape
                 .headers
                 .get(i)
                 .cloned()
                 .unwrap_or_else(|| format!("_extra_{}", i + 1));
-            obj.insert(key, serde_json::Value::String(v.to_string()));
+            let value = self.fields.get(i).unwrap_or("");
+            obj.insert(key, serde_json::Value::String(value.to_string()));
         }
         serde_json::Value::Object(obj).to_string()
     }
 
     /// Whether a record has no cell at all (a blank trailing XLSX row), which is skipped. A row
     /// with a space in a cell is a record (and is quarantined if that breaks a rule).
-    pub(crate) fn is_blank(rec: &RawRecord) -> bool {
-        rec.fields.iter().all(str::is_empty)
+    pub(crate) fn is_blank(&self) -> bool {
+        self.fields.iter().all(str::is_empty)
     }
 
     /// The first XLSX cell holding an error (`#DIV/0!`, `#REF!` …) of a record, if any.
-    pub(crate) fn cell_error(&self, rec: &RawRecord) -> Option<String> {
-        let Inner::Xlsx { .. } = self.inner else {
+    pub(crate) fn cell_error(&self) -> Option<String> {
+        let Inner::Xlsx { .. } = self.shape.inner else {
             return None;
         };
-        rec.fields.iter().enumerate().find_map(|(i, f)| {
+        self.fields.iter().enumerate().find_map(|(i, f)| {
             f.strip_prefix(CELL_ERROR).map(|e| {
                 format!(
                     "column {}: the cell holds the error {e}",
-                    self.headers.get(i).map(String::as_str).unwrap_or("?")
+                    self.shape.headers.get(i).map(String::as_str).unwrap_or("?")
                 )
             })
         })
@@ -719,13 +843,13 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>
         Encoding::Gb18030 => CsvSplitter::gb18030(Gb18030Text::new(file), BLOCK),
         _ => CsvSplitter::new(file),
     };
-    let mut first = Fields::default();
+    let mut first = Chunk::default();
     let read_err = |message: String| Error::Read {
         path: path.to_path_buf(),
         message,
     };
     csv.read(&mut first).map_err(read_err)?;
-    let mut headers: Vec<String> = first.iter().map(str::to_string).collect();
+    let mut headers: Vec<String> = first.open_fields().iter().map(str::to_string).collect();
     // A byte order mark decoded from GB18030 (or left by a second one).
     if let Some(h) = headers.first_mut() {
         if let Some(rest) = h.strip_prefix('\u{feff}') {
@@ -738,12 +862,10 @@ fn open_csv(path: &Path, encoding: Encoding) -> Result<(Inner, Feed, Vec<String>
     let feed = spawn_reader(move |sink: &mut Sink| {
         let mut count = 0;
         loop {
-            let rec = sink.slot();
-            match csv.read(&mut rec.fields) {
+            match csv.read(sink.chunk()) {
                 Ok(true) => {
                     count += 1;
-                    rec.position = count;
-                    if !sink.push() {
+                    if !sink.push(count) {
                         return;
                     }
                 }
@@ -773,7 +895,8 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
             Ok(c) => c,
             Err(e) => return sink.fail(e),
         };
-        // Cells come row by row, left to right; a row ends where the next one starts.
+        // Cells come row by row, left to right; a row ends where the next one starts. Its
+        // position is its 1-based sheet row.
         let mut row: Option<u32> = None;
         let mut text = String::new();
         loop {
@@ -783,49 +906,49 @@ fn open_xlsx(path: &Path) -> Result<(Inner, Feed, Vec<String>)> {
                 Err(e) => return sink.fail(e),
             };
             if row != Some(r) {
-                if row.is_some() && !sink.push() {
-                    return;
+                if let Some(done) = row {
+                    if !sink.push(i64::from(done) + 1) {
+                        return;
+                    }
                 }
                 row = Some(r);
-                let rec = sink.slot();
-                rec.fields.clear();
-                rec.position = i64::from(r) + 1;
             }
             if cell == xlsx::Cell::Error {
                 text.insert_str(0, CELL_ERROR);
             }
-            set_field(&mut sink.slot().fields, c as usize, &text);
+            set_field(sink.chunk(), c as usize, &text);
         }
-        if row.is_some() {
-            sink.push();
+        if let Some(done) = row {
+            sink.push(i64::from(done) + 1);
         }
     });
-    let mut first = RawRecord::default();
-    let headers: Vec<String> = match feed.next_into(&mut first) {
-        Ok(true) => first.fields.iter().map(str::to_string).collect(),
-        Ok(false) => return Err(read_err("the first sheet is empty".into())),
+    let headers: Vec<String> = match feed.next() {
+        Ok(Some((_, first))) => first.iter().map(str::to_string).collect(),
+        Ok(None) => return Err(read_err("the first sheet is empty".into())),
         Err(message) => return Err(read_err(message)),
     };
     let width = headers.len();
     Ok((Inner::Xlsx { width }, feed, headers))
 }
 
-/// Sets field `at` of a record, as empty fields up to it. Cells come left to right (empty ones
-/// are absent), so this appends; a workbook whose cells come out of order, or twice, still puts
-/// each value in its own column (the later of two wins), by rebuilding the record.
-fn set_field(fields: &mut Fields, at: usize, text: &str) {
-    if at >= fields.len() {
-        while fields.len() < at {
-            fields.push_field("");
+/// Sets field `at` of the chunk's open record, as empty fields up to it. Cells come left to
+/// right (empty ones are absent), so this appends; a workbook whose cells come out of order, or
+/// twice, still puts each value in its own column (the later of two wins), by rebuilding the
+/// record.
+fn set_field(chunk: &mut Chunk, at: usize, text: &str) {
+    let len = chunk.open_fields().len();
+    if at >= len {
+        for _ in len..at {
+            chunk.push_field("");
         }
-        fields.push_field(text);
+        chunk.push_field(text);
         return;
     }
-    let mut all: Vec<String> = fields.iter().map(str::to_string).collect();
+    let mut all: Vec<String> = chunk.open_fields().iter().map(str::to_string).collect();
     all[at] = text.to_string();
-    fields.clear();
+    chunk.discard_open();
     for f in &all {
-        fields.push_field(f);
+        chunk.push_field(f);
     }
 }
 
@@ -846,25 +969,31 @@ mod tests {
         assert_eq!(on_hashing_thread(|| 7).await.expect("a result"), 7);
     }
 
+    /// The positions of a feed's records, each checked to hold its own number, then the end.
     fn drain(mut feed: Feed) -> (Vec<i64>, std::result::Result<(), String>) {
-        let mut rec = RawRecord::default();
         let mut seen = Vec::new();
         loop {
-            match feed.next_into(&mut rec) {
-                Ok(true) => seen.push(rec.position),
-                Ok(false) => return (seen, Ok(())),
+            match feed.next() {
+                Ok(Some((position, fields))) => {
+                    let want = [position.to_string(), "x".repeat(position as usize % 7)];
+                    assert!(
+                        fields.iter().eq(want.iter().map(String::as_str)),
+                        "{fields:?}"
+                    );
+                    seen.push(position)
+                }
+                Ok(None) => return (seen, Ok(())),
                 Err(e) => return (seen, Err(e)),
             }
         }
     }
 
+    /// Records 1 to `n`, each of two fields: its number, and as many x as its number modulo 7.
     fn numbered(sink: &mut Sink, n: i64) -> bool {
         for i in 1..=n {
-            let rec = sink.slot();
-            rec.position = i;
-            rec.fields.clear();
-            rec.fields.push_field(&i.to_string());
-            if !sink.push() {
+            sink.chunk().push_field(&i.to_string());
+            sink.chunk().push_field(&"x".repeat(i as usize % 7));
+            if !sink.push(i) {
                 return false;
             }
         }
@@ -949,15 +1078,24 @@ mod tests {
             }
         }
         for mut csv in splitters {
-            let mut fields = Fields::default();
+            // Records into one chunk, each read back as it ended and all once more at the end.
+            let mut chunk = Chunk::default();
             let mut records = Vec::new();
             let end = loop {
-                match csv.read(&mut fields) {
-                    Ok(true) => records.push(fields.iter().map(str::to_string).collect()),
+                match csv.read(&mut chunk) {
+                    Ok(true) => {
+                        records.push(chunk.open_fields().iter().map(str::to_string).collect());
+                        chunk.end_record(records.len() as i64).unwrap();
+                    }
                     Ok(false) => break Ok(()),
                     Err(e) => break Err(e),
                 }
             };
+            assert_eq!(chunk.open_fields().len(), 0, "nothing left open: {text:?}");
+            let again: Vec<Vec<String>> = (0..chunk.len())
+                .map(|i| chunk.record(i).1.iter().map(str::to_string).collect())
+                .collect();
+            assert_eq!(again, records);
             out.push((records, end));
         }
         for other in &out[1..] {
@@ -1101,6 +1239,7 @@ mod tests {
                 }
                 let mut got = vec![99];
                 commas(&line, &mut got);
+                let got: Vec<usize> = got.into_iter().map(|e| e as usize).collect();
                 assert_eq!(got[1..], naive(&line)[..], "{line:?}");
             }
         }
@@ -1143,16 +1282,17 @@ mod tests {
             CsvSplitter::new(bytes),
             CsvSplitter::gb18030(Gb18030Text::new(file()), BLOCK),
         ] {
-            let mut fields = Fields::default();
-            assert_eq!(csv.read(&mut fields), Ok(true));
+            let mut chunk = Chunk::default();
+            assert_eq!(csv.read(&mut chunk), Ok(true));
             assert!(
                 csv.len <= FIRST_BLOCK && csv.len > FIRST_BLOCK - 4,
                 "{}",
                 csv.len
             );
             let mut largest = 0;
-            while csv.read(&mut fields) == Ok(true) {
+            while csv.read(&mut chunk) == Ok(true) {
                 largest = largest.max(csv.len);
+                chunk.clear();
             }
             assert!(largest > 2 * FIRST_BLOCK, "{largest}");
         }
@@ -1175,14 +1315,84 @@ mod tests {
 
     #[test]
     fn cells_out_of_order_or_twice_land_in_their_own_columns() {
-        let mut rec = Fields::default();
-        set_field(&mut rec, 0, "a");
-        set_field(&mut rec, 2, "c");
-        assert_eq!(rec, Fields::from(vec!["a", "", "c"]));
-        set_field(&mut rec, 1, "b");
-        set_field(&mut rec, 0, "A");
-        assert_eq!(rec, Fields::from(vec!["A", "b", "c"]));
-        set_field(&mut rec, 4, "e");
-        assert_eq!(rec, Fields::from(vec!["A", "b", "c", "", "e"]));
+        let mut chunk = Chunk::default();
+        // A record before, which the rebuilding leaves alone.
+        chunk.push_field("before");
+        chunk.end_record(1).unwrap();
+        let open = |chunk: &Chunk| -> Vec<String> {
+            chunk.open_fields().iter().map(str::to_string).collect()
+        };
+        set_field(&mut chunk, 0, "a");
+        set_field(&mut chunk, 2, "c");
+        assert_eq!(open(&chunk), ["a", "", "c"]);
+        set_field(&mut chunk, 1, "b");
+        set_field(&mut chunk, 0, "A");
+        assert_eq!(open(&chunk), ["A", "b", "c"]);
+        set_field(&mut chunk, 4, "e,f");
+        assert_eq!(open(&chunk), ["A", "b", "c", "", "e,f"]);
+        chunk.end_record(2).unwrap();
+        let records: Vec<(i64, Vec<&str>)> = (0..chunk.len())
+            .map(|i| {
+                let (position, fields) = chunk.record(i);
+                (position, fields.iter().collect())
+            })
+            .collect();
+        assert_eq!(
+            records,
+            [(1, vec!["before"]), (2, vec!["A", "b", "c", "", "e,f"])]
+        );
+    }
+
+    #[test]
+    fn a_chunk_is_sent_when_its_text_is_full_and_a_record_too_long_fails_the_file() {
+        // Records of 300 KiB: four to a chunk, far fewer than CHUNK_RECORDS.
+        let long = "长".repeat(100 * 1024);
+        let (tx, rx) = sync_channel(QUEUE_CHUNKS);
+        let (_spare, spares) = channel::<Chunk>();
+        let mut sink = Sink {
+            tx,
+            spares,
+            chunk: Chunk::default(),
+            done: false,
+        };
+        for i in 1..=5 {
+            sink.chunk().push_line(&long);
+            assert!(sink.push(i));
+        }
+        let Ok(Msg::Records(chunk)) = rx.try_recv() else {
+            panic!("a chunk was sent")
+        };
+        assert_eq!(chunk.len(), 4);
+        let (position, fields) = chunk.record(3);
+        assert_eq!(
+            (position, fields.iter().collect::<Vec<_>>()),
+            (4, vec![&long[..]])
+        );
+        assert!(rx.try_recv().is_err(), "the fifth record waits");
+        // A record longer than a record may be fails the file after the records before it.
+        let longest = "x".repeat(MAX_RECORD);
+        sink.chunk().push_line(&longest);
+        assert!(sink.push(6), "the longest record is a record");
+        sink.chunk().push_field(&longest);
+        sink.chunk().push_field("");
+        assert!(!sink.push(7));
+        drop(sink);
+        let (mut got, mut failed) = (Vec::new(), None);
+        for msg in rx.iter() {
+            match msg {
+                Msg::Records(chunk) => got.extend((0..chunk.len()).map(|i| chunk.record(i).0)),
+                Msg::Failed(message) => failed = Some(message),
+                Msg::End => panic!("the end of a file that failed"),
+            }
+        }
+        assert_eq!(got, [5, 6], "the records before it");
+        let want = format!(
+            "record 7 is {} bytes long, more than a record may be",
+            MAX_RECORD + 1
+        );
+        assert!(
+            failed.as_ref().is_some_and(|e| e.starts_with(&want)),
+            "{failed:?}"
+        );
     }
 }

@@ -298,7 +298,7 @@ fn a_generated_workbook_reads_as_calamine_reads_it() {
 /// with the error's own text in the message.
 #[test]
 fn an_error_cell_is_told_by_the_records_with_its_text() {
-    use crate::reader::{RawRecord, Records};
+    use crate::reader::Records;
     use crate::source::Encoding;
     let sheet = r#"<worksheet><sheetData>
 <row r="1"><c r="A1" t="inlineStr"><is><t>案件编号</t></is></c><c r="B1" t="inlineStr"><is><t>挽回金额</t></is></c></row>
@@ -312,15 +312,20 @@ fn an_error_cell_is_told_by_the_records_with_its_text() {
         false
     })
     .unwrap();
-    let mut rec = RawRecord::default();
-    assert!(records.next_into(&mut rec, &path).unwrap());
+    let rec = records.next(&path).unwrap().expect("row 2");
     assert_eq!(rec.position, 2);
     assert_eq!(
-        records.cell_error(&rec).as_deref(),
+        rec.cell_error().as_deref(),
         Some("column 挽回金额: the cell holds the error #DIV/0!")
     );
-    assert!(records.next_into(&mut rec, &path).unwrap());
-    assert_eq!(records.cell_error(&rec), None);
-    assert_eq!(rec.fields.get(1), Some("12.5"));
-    assert!(!records.next_into(&mut rec, &path).unwrap());
+    let rec = records.next(&path).unwrap().expect("row 3");
+    assert_eq!(rec.cell_error(), None);
+    // Column 1 of the file is the table's `amount_recovered_yuan`.
+    let amount = plsw_schemas::tables::CASES
+        .columns
+        .iter()
+        .position(|c| c.name == "amount_recovered_yuan")
+        .unwrap();
+    assert_eq!(rec.value(amount), "12.5");
+    assert!(records.next(&path).unwrap().is_none());
 }
