@@ -6,7 +6,7 @@
 //! Parquet pages, record batches), so after the first file almost every buffer came from the
 //! per-thread heaps instead, which keep what is freed in them. The process then grew with the
 //! size of the files it read: at ten province-years a year of XLSX peaked 25 MiB higher than
-//! its live data needed (see docs/benchmarks.md).
+//! its live data needed (see docs/benchmarks-history.md).
 //!
 //! A fixed threshold stops the climb; beside it the trim threshold is fixed at twice as much,
 //! as glibc pairs them ([`TRIM_THRESHOLD`]). glibc reads its tunables only when a process starts
@@ -27,7 +27,7 @@ pub const MMAP_THRESHOLD: usize = 1 << 20;
 /// freed at their top left more than that, and grown again for the next, all through a load:
 /// 1,268 `mprotect` calls and their page faults for a year of GB18030 cases.
 /// Twice the mmap threshold, as glibc pairs them, took 2-5% off a CSV load's CPU time for 2
-/// MiB more at its peak (docs/benchmarks.md, session 17).
+/// MiB more at its peak (docs/benchmarks-history.md, session 17).
 pub const TRIM_THRESHOLD: usize = 2 * MMAP_THRESHOLD;
 
 const TUNABLE: &str = "glibc.malloc.mmap_threshold";

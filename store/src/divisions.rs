@@ -51,7 +51,7 @@ pub struct Divisions {
     /// Townships and villages: set when the divisions are made, except the built-in ones,
     /// which are parsed when first asked for (shared by the clones). A load of calls or cases
     /// checks only cities and counties, and parsing 55k townships and villages was a fifth of
-    /// its start (docs/benchmarks.md).
+    /// its start (docs/benchmarks-history.md).
     lower: Arc<OnceLock<Lower>>,
 }
 
@@ -94,7 +94,7 @@ type CodeSet = HashSet<u64, std::hash::BuildHasherDefault<CodeHasher>>;
 
 /// A hasher for codes, which are not chosen by an attacker: one multiplication and a fold per
 /// code. Cloning the codes as strings and hashing them with SipHash was a large part of every
-/// command's start (docs/benchmarks.md).
+/// command's start (docs/benchmarks-history.md).
 #[derive(Debug, Default, Clone, Copy)]
 struct CodeHasher(u64);
 

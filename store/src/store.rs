@@ -33,7 +33,7 @@ pub(crate) const ROW_GROUP_ROWS: usize = 128 * 1024;
 
 /// Target size of the Parquet files a load writes; a file rolls over past it. The writer once
 /// held a file's bytes until it rolled over (at 128 MiB, a load of ten province-years peaked
-/// 32% above one of a single year; at 16 MiB, 19%, `docs/benchmarks.md`); it streams a file
+/// 32% above one of a single year; at 16 MiB, 19%, `docs/benchmarks-history.md`); it streams a file
 /// of several row groups now, a row group at a time (in parts of 5 MiB on a store of objects),
 /// so this no longer bounds its memory.
 const TARGET_FILE_SIZE: u64 = 16 * 1024 * 1024;
