@@ -67,21 +67,16 @@ impl Chunk {
             .map_or((0, 0), |s| (s.text_end, s.ends_end))
     }
 
-    /// `at` in the text, counted from the open record's start (saturated: such a record is
-    /// refused when it ends).
-    fn open_offset(&self, at: usize) -> u32 {
-        u32::try_from(at - self.open_start().0).unwrap_or(u32::MAX)
-    }
-
-    /// Adds a field to the open record.
+    /// Adds a field to the open record. Its end is counted from the record's start, saturated
+    /// at `u32::MAX`: such a record is longer than [`MAX_RECORD`] and refused when it ends.
     fn push_field(&mut self, field: &str) {
-        let (_, ends) = self.open_start();
+        let (text, ends) = self.open_start();
         if self.ends.len() > ends {
             self.text.push(',');
         }
         self.text.push_str(field);
-        let end = self.open_offset(self.text.len());
-        self.ends.push(end);
+        self.ends
+            .push(u32::try_from(self.text.len() - text).unwrap_or(u32::MAX));
     }
 
     /// The fields of `line`, a record without quotes, as the open record (empty until now):
