@@ -225,6 +225,50 @@ fn floor_rows(path: &Path) -> anyhow::Result<usize> {
     arrow_csv_rows(text.as_bytes())
 }
 
+/// How far apart the machine's cores are at the moment: the mean round trip, in nanoseconds, of
+/// a cache line handed back and forth between two threads, each spinning on its own core. A
+/// load passes its records, batches and buffers from thread to thread, and so pays for each
+/// line that crosses from one core to the other; the floor runs on one thread and does not. On
+/// the virtual machine of the benches the host moved the two cores between about 80 ns apart
+/// and about 350 ns apart, for stretches of seconds, and a GB18030 load took a quarter more CPU
+/// time whenever they were far apart, while the floors and busy loops on either core did not
+/// change (`docs/benchmarks.md`, Where the time goes). Each load is timed between two probes.
+fn core_round_trip_ns(trips: u64) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let line = std::sync::Arc::new(AtomicU64::new(0));
+    let other = std::sync::Arc::clone(&line);
+    // The other thread answers each odd value with the even one after it.
+    let echo = std::thread::spawn(move || {
+        for i in 0..trips {
+            while other.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            other.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    // The other thread's start is not timed: the first trip waits for it.
+    line.store(1, Ordering::Release);
+    while line.load(Ordering::Acquire) != 2 {
+        std::hint::spin_loop();
+    }
+    let t0 = Instant::now();
+    for i in 1..trips {
+        line.store(2 * i + 1, Ordering::Release);
+        while line.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let elapsed = t0.elapsed();
+    let _ = echo.join();
+    elapsed.as_nanos() as f64 / (trips - 1).max(1) as f64
+}
+
+/// Round trips of a probe: 100,000 take 8 ms with the cores near, 35 ms with them far apart.
+const PROBE_TRIPS: u64 = 100_000;
+
+/// A load ran with the cores near when both probes around it found them under this.
+const NEAR_NS: f64 = 150.0;
+
 /// Loads of each ingest bench, each between two runs of the floor: its figures are the
 /// medians. A load's ratio is to the mean of the floors just before and just after it, so that
 /// a slow stretch of the machine (the floors of one run moved by 30%, in stretches of seconds)
@@ -301,7 +345,9 @@ impl IngestBench {
         // part of an ingest.
         child(&self.wh, &["sql", "SELECT 1"])?;
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let cores_before = core_round_trip_ns(PROBE_TRIPS);
         let run = child(&self.wh, &args)?;
+        let cores_after = core_round_trip_ns(PROBE_TRIPS);
         let _ = std::fs::remove_dir_all(&self.wh);
         let (after, _) = self.floor()?;
         let mean_floor = (before + after) / 2.0;
@@ -318,8 +364,44 @@ impl IngestBench {
             "peak_rss_mib": run.max_rss_kib as f64 / 1024.0,
             "code_mib": code,
             "data_peak_mib": run.max_rss_kib as f64 / 1024.0 - code,
+            "core_round_trip_ns": [cores_before, cores_after],
         }));
         Ok(())
+    }
+
+    /// The probes' round trips of a run (none in a result written before them).
+    fn probes(run: &serde_json::Value) -> Vec<f64> {
+        run["core_round_trip_ns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    }
+
+    fn core_range(&self) -> serde_json::Value {
+        let all: Vec<f64> = self.runs.iter().flat_map(Self::probes).collect();
+        if all.is_empty() {
+            return serde_json::Value::Null;
+        }
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        json!([lo, hi])
+    }
+
+    /// The median ratio of the loads whose probes both found the cores near (`near`), or of the
+    /// others, and how many loads that is.
+    fn ratios(&self, near: bool) -> serde_json::Value {
+        let ratios: Vec<f64> = self
+            .runs
+            .iter()
+            .filter(|r| {
+                let p = Self::probes(r);
+                !p.is_empty() && p.iter().all(|ns| *ns < NEAR_NS) == near
+            })
+            .filter_map(|r| r["ratio_to_floor"].as_f64())
+            .collect();
+        json!({ "loads": ratios.len(), "median": median(ratios) })
     }
 
     /// The medians of the runs, with their ranges and the runs themselves.
@@ -357,6 +439,10 @@ impl IngestBench {
             // The median of the loads' ratios, each to the floors on either side of it.
             "ratio_to_floor": median(of("ratio_to_floor")),
             "ratio_to_floor_range": range("ratio_to_floor"),
+            "core_round_trip_ns_range": self.core_range(),
+            // For information: the loads with the cores near and the others, apart.
+            "ratio_to_floor_cores_near": self.ratios(true),
+            "ratio_to_floor_cores_far": self.ratios(false),
             "runs": self.runs,
         })
     }
@@ -890,7 +976,7 @@ pub fn table(r: &serde_json::Value) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.0} {:>9.2} {:>8.2}   {}, {} MiB",
+                    "{:<12} {:>10} {:>8.1} {:>11.0} {:>8.2} {:>9.0} {:>9.0} {:>9.2} {:>8.2}   {}, {} MiB, cores {} ns apart",
                     i["format"].as_str().unwrap_or_default(),
                     i["rows"].as_u64().unwrap_or(0),
                     i["mb"].as_f64().unwrap_or(0.0),
@@ -902,6 +988,7 @@ pub fn table(r: &serde_json::Value) -> String {
                     i["ratio_to_floor"].as_f64().unwrap_or(0.0),
                     span("ratio_to_floor_range", 2),
                     span("peak_rss_mib_range", 0),
+                    span("core_round_trip_ns_range", 0),
                 );
             }
         }
@@ -1024,6 +1111,32 @@ fn targets(r: &serde_json::Value) -> Vec<String> {
         "ingest within 1.5× of its floor: {}",
         each(&|i| f(&i["ratio_to_floor"]), 1.5)
     ));
+    // Not a target: the same by how far apart the cores were around each load.
+    let by_cores: Vec<String> = ingest
+        .iter()
+        .filter(|i| !i["ratio_to_floor_cores_near"].is_null())
+        .map(|i| {
+            let part = |key: &str| {
+                let p = &i[key];
+                match p["loads"].as_u64().unwrap_or(0) {
+                    0 => "no load".to_string(),
+                    n => format!("{:.2}× ({n})", f(&p["median"])),
+                }
+            };
+            format!(
+                "{} {} near, {} apart",
+                i["format"].as_str().unwrap_or_default(),
+                part("ratio_to_floor_cores_near"),
+                part("ratio_to_floor_cores_far")
+            )
+        })
+        .collect();
+    if !by_cores.is_empty() {
+        out.push(format!(
+            "  (for information, by the cores' distance around each load, near meaning a round trip under {NEAR_NS:.0} ns: {})",
+            by_cores.join("; ")
+        ));
+    }
     let one = scales.iter().find(|s| scale_of(s) == 1.0);
     match one {
         Some(one) if scale_of(top) > 1.0 => {
@@ -1100,6 +1213,57 @@ mod tests {
         let (peak, code) = own_peak_rss_kib().expect("Linux");
         assert!(peak >= 8 * 1024, "{}", touched.len());
         assert!(code.is_some_and(|c| c > 0 && c < peak), "{code:?}");
+    }
+
+    #[test]
+    fn loads_are_told_apart_by_how_far_apart_the_cores_were() {
+        let mut bench = IngestBench {
+            label: "GB18030 CSV",
+            inputs: Vec::new(),
+            wh: PathBuf::new(),
+            args: Vec::new(),
+            bytes: 0,
+            rows: 0,
+            runs: Vec::new(),
+        };
+        // Near only when both probes around a load are under NEAR_NS.
+        for (ratio, probes) in [
+            (1.4, [80.0, 90.0]),
+            (1.3, [85.0, 82.0]),
+            (1.7, [340.0, 80.0]),
+            (1.6, [350.0, 360.0]),
+            (1.45, [81.0, 149.0]),
+        ] {
+            bench
+                .runs
+                .push(json!({ "ratio_to_floor": ratio, "core_round_trip_ns": probes }));
+        }
+        let s = bench.summary();
+        let near = &s["ratio_to_floor_cores_near"];
+        assert_eq!(near["loads"], 3);
+        assert_eq!(near["median"], 1.4);
+        let far = &s["ratio_to_floor_cores_far"];
+        assert_eq!(far["loads"], 2);
+        assert!((far["median"].as_f64().unwrap() - 1.65).abs() < 1e-9);
+        assert_eq!(s["core_round_trip_ns_range"], json!([80.0, 360.0]));
+        assert_eq!(s["ratio_to_floor"], 1.45);
+        let lines = targets(&json!({ "scales": [{ "scale": 10.0, "ingest": [s] }] }));
+        assert_eq!(
+            lines[2],
+            "  (for information, by the cores' distance around each load, near meaning a round \
+             trip under 150 ns: GB18030 CSV 1.40× (3) near, 1.65× (2) apart)"
+        );
+        // A result without probes has no range and no load either side.
+        bench.runs = vec![json!({ "ratio_to_floor": 1.2 })];
+        let s = bench.summary();
+        assert!(s["core_round_trip_ns_range"].is_null());
+        assert_eq!(s["ratio_to_floor_cores_near"]["loads"], 0);
+    }
+
+    #[test]
+    fn the_probe_times_a_round_trip_between_two_threads() {
+        let ns = core_round_trip_ns(100);
+        assert!(ns.is_finite() && ns > 0.0, "{ns}");
     }
 
     #[test]
