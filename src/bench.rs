@@ -266,8 +266,9 @@ fn core_round_trip_ns(trips: u64) -> f64 {
 /// Round trips of a probe: 100,000 take 8 ms with the cores near, 35 ms with them far apart.
 const PROBE_TRIPS: u64 = 100_000;
 
-/// A load ran with the cores near when both probes around it found them under this.
-const NEAR_NS: f64 = 150.0;
+/// A load ran with the cores near when both probes around it found them under this. The probes
+/// of session 20 fell around 60-70, 100-110 and 140-150 ns, or 230-420 ns, nothing between.
+const NEAR_NS: f64 = 200.0;
 
 /// Loads of each ingest bench, each between two runs of the floor: its figures are the
 /// medians. A load's ratio is to the mean of the floors just before and just after it, so that
@@ -1232,7 +1233,7 @@ mod tests {
             (1.3, [85.0, 82.0]),
             (1.7, [340.0, 80.0]),
             (1.6, [350.0, 360.0]),
-            (1.45, [81.0, 149.0]),
+            (1.45, [81.0, 199.0]),
         ] {
             bench
                 .runs
@@ -1251,7 +1252,7 @@ mod tests {
         assert_eq!(
             lines[2],
             "  (for information, by the cores' distance around each load, near meaning a round \
-             trip under 150 ns: GB18030 CSV 1.40× (3) near, 1.65× (2) apart)"
+             trip under 200 ns: GB18030 CSV 1.40× (3) near, 1.65× (2) apart)"
         );
         // A result without probes has no range and no load either side.
         bench.runs = vec![json!({ "ratio_to_floor": 1.2 })];
