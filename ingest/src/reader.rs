@@ -221,8 +221,8 @@ struct CsvSplitter {
 
 /// Where a splitter's blocks come from, and the block read. The first block is small
 /// ([`FIRST_BLOCK`]): the header is read from it on the calling thread, which waits for it,
-/// before the reader thread starts (for GB18030 a whole first block was a megabyte of text to
-/// decode there). The blocks after it are `block` bytes.
+/// before the records are read, on a reader thread or on the spot (for GB18030 a whole first
+/// block was a megabyte of text to decode there). The blocks after it are `block` bytes.
 struct Source {
     input: Input,
     block: usize,
@@ -263,8 +263,8 @@ impl Source {
     /// Reads the next block (the last one is split whole by now); its length, 0 at the end.
     fn fill(&mut self) -> std::result::Result<usize, String> {
         // After the first, small, block: a buffer of `block` bytes in its place (the last block
-        // is used up; a fresh buffer is neither copied nor zeroed by hand, and this runs on the
-        // reader thread).
+        // is used up; a fresh buffer is neither copied nor zeroed by hand, and this runs beside
+        // the header's reading, after it).
         let grow = !std::mem::take(&mut self.first);
         let block = self.block;
         match &mut self.input {
@@ -512,8 +512,8 @@ impl CsvRecords {
 
 impl Feed {
     /// The next record: its position and fields, or `None` at the end. Not to be called again
-    /// after it returned `None` or an error: the channel is closed by then, which reads as a
-    /// reader that died.
+    /// after it returned `None` or an error: it then returns an error (a reader thread's channel
+    /// is closed by then, which reads as a reader that died).
     fn next(&mut self) -> std::result::Result<Option<(i64, Fields<'_>)>, String> {
         while self.next == self.current.len() {
             self.next = 0;
@@ -540,7 +540,16 @@ impl Feed {
                         return Err("the file's records were read past their end".into());
                     }
                     self.current.clear();
-                    csv.fill(&mut self.current);
+                    // A panic in the splitter (a bug) fails this file, as it does on a reader
+                    // thread, rather than the command.
+                    let current = &mut self.current;
+                    let filled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        csv.fill(current)
+                    }));
+                    if filled.is_err() {
+                        csv.ended = true;
+                        return Err("the reader of the file stopped before its end".into());
+                    }
                 }
             }
         }
@@ -1492,30 +1501,106 @@ mod tests {
             assert_eq!(headers, headers_here);
             assert_eq!(threaded, here, "{}", path.display());
         }
+        // Every record, in order, numbered from 1.
+        let mut want: Numbered = (1..=CHUNK_RECORDS * 2 + 3)
+            .map(|i| {
+                (
+                    i as i64,
+                    vec![format!("豫{i}"), format!("a{}", "x".repeat(i % 5))],
+                )
+            })
+            .collect();
+        want.push((
+            want.len() as i64 + 1,
+            vec!["q,1".into(), "two\nlines".into()],
+        ));
         let (_, feed, _) = open_csv(&good, Encoding::Utf8, u64::MAX).unwrap();
-        let (records, end) = records_of(feed);
-        assert_eq!(end, Ok(()));
-        assert_eq!(records.len(), CHUNK_RECORDS * 2 + 4);
-        assert_eq!(records[0], (1, vec!["豫1".to_string(), "ax".to_string()]));
-        assert_eq!(
-            records.last().unwrap(),
-            &(
-                CHUNK_RECORDS as i64 * 2 + 4,
-                vec!["q,1".into(), "two\nlines".into()]
-            )
-        );
+        assert_eq!(records_of(feed), (want.clone(), Ok(())));
         let (_, feed, _) = open_csv(&bad, Encoding::Utf8, u64::MAX).unwrap();
         let (records, end) = records_of(feed);
+        assert_eq!(records, want, "the records before it");
         assert_eq!(
-            records.len(),
-            CHUNK_RECORDS * 2 + 4,
-            "the records before it"
+            end,
+            Err(format!(
+                "invalid UTF-8 in field 2 of record {}",
+                CHUNK_RECORDS * 2 + 5
+            ))
         );
-        assert!(end.unwrap_err().contains("invalid UTF-8"));
         let (_, feed, _) = open_csv(&too_long, Encoding::Utf8, u64::MAX).unwrap();
         let (records, end) = records_of(feed);
         assert_eq!(records.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2]);
         assert!(end.unwrap_err().starts_with("record 3 is"));
+    }
+
+    #[test]
+    fn records_read_on_the_spot_come_in_chunks_like_a_reader_threads_then_the_end() {
+        let records = |text: &str| {
+            let input = std::io::Cursor::new(text.as_bytes().to_vec());
+            CsvRecords::new(CsvSplitter::new(Box::new(input)))
+        };
+        // Records of 300 KiB: four to a chunk, as a reader thread sends them.
+        let long = "长".repeat(100 * 1024);
+        let mut csv = records(&format!("{long}\n").repeat(5));
+        let mut chunk = Chunk::default();
+        csv.fill(&mut chunk);
+        assert_eq!((chunk.len(), &csv.end), (4, &None));
+        chunk.clear();
+        csv.fill(&mut chunk);
+        assert_eq!((chunk.len(), chunk.record(0).0), (1, 5));
+        assert_eq!(csv.end, Some(Ok(())));
+        // Exactly a chunk of records, the last without a line break: the end comes with an
+        // empty chunk after the full one.
+        let text: Vec<String> = (1..=CHUNK_RECORDS).map(|i| i.to_string()).collect();
+        let mut csv = records(&text.join("\n"));
+        let mut chunk = Chunk::default();
+        csv.fill(&mut chunk);
+        assert_eq!(chunk.len(), CHUNK_RECORDS);
+        let (position, fields) = chunk.record(CHUNK_RECORDS - 1);
+        assert_eq!(
+            (position, fields.iter().collect::<Vec<_>>()),
+            (1024, vec!["1024"])
+        );
+        assert_eq!(csv.end, None);
+        chunk.clear();
+        csv.fill(&mut chunk);
+        assert_eq!((chunk.len(), csv.end.clone()), (0, Some(Ok(()))));
+        // A header alone: no record, the end; asking again after it is an error.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("header.csv");
+        std::fs::write(&path, "a,b\n").unwrap();
+        let (_, mut feed, headers) = open_csv(&path, Encoding::Utf8, u64::MAX).unwrap();
+        assert_eq!(headers, ["a", "b"]);
+        assert!(matches!(feed.next(), Ok(None)));
+        assert!(feed.next().is_err());
+    }
+
+    /// Hands out its CSV text, then panics at its end, as a splitter with a bug would.
+    struct PanicsAtTheEnd(std::io::Cursor<Vec<u8>>);
+
+    impl Read for PanicsAtTheEnd {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => panic!("the splitter panicked (as this test wants)"),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_reading_on_the_spot_fails_the_file_not_the_command() {
+        let text = "1\n".repeat(CHUNK_RECORDS + 10);
+        let input = PanicsAtTheEnd(std::io::Cursor::new(text.into_bytes()));
+        let feed = Feed {
+            supply: Supply::Here(Box::new(CsvRecords::new(CsvSplitter::new(Box::new(input))))),
+            current: Chunk::default(),
+            next: 0,
+        };
+        let (records, end) = records_of(feed);
+        assert_eq!(records.len(), CHUNK_RECORDS, "the full chunk before it");
+        assert_eq!(
+            end,
+            Err("the reader of the file stopped before its end".into())
+        );
     }
 
     #[test]
