@@ -277,6 +277,13 @@ const NEAR_NS: f64 = 200.0;
 /// take turns ([`bench_ingest`]). Every run is kept in the JSON.
 const INGEST_RUNS: usize = 5;
 
+/// The lowest and the highest of some figures, as a JSON pair.
+fn lowest_highest(v: &[f64]) -> serde_json::Value {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    json!([lo, hi])
+}
+
 /// The median of some figures (the mean of the middle two for an even count; NaN for none). A
 /// figure a run could not give (NaN: no code size reported, say) is left out.
 fn median(mut v: Vec<f64>) -> f64 {
@@ -385,9 +392,7 @@ impl IngestBench {
         if all.is_empty() {
             return serde_json::Value::Null;
         }
-        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        json!([lo, hi])
+        lowest_highest(&all)
     }
 
     /// The median ratio of the loads whose probes both found the cores near (`near`), or of the
@@ -413,12 +418,7 @@ impl IngestBench {
                 .map(|r| r[key].as_f64().unwrap_or(f64::NAN))
                 .collect()
         };
-        let range = |key: &str| {
-            let v = of(key);
-            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            json!([lo, hi])
-        };
+        let range = |key: &str| lowest_highest(&of(key));
         let secs = median(of("seconds"));
         json!({
             "format": self.label,

@@ -504,7 +504,8 @@ async fn stream(
     // A writer is None when a killed earlier run already committed this load's rows there.
     // Each asks whether its table's log holds the load (the log's loads are read once per
     // table version, `Warehouse::writer`), both at once, while a reader thread (for a long
-    // file or a workbook) starts on the file. The raw rows are encoded on a task of their own, beside the parsing.
+    // file or a workbook) starts on the file. The raw rows are encoded on a task of their own,
+    // beside the parsing.
     let (raw, mut quarantine) = tokio::try_join!(
         wh.writer(feed.table, id),
         wh.writer(&plsw_schemas::tables::QUARANTINE, id)

@@ -62,9 +62,20 @@ impl Chunk {
     /// Where the open record (the one being filled, after the last one ended) starts in the
     /// text and in the ends.
     fn open_start(&self) -> (usize, usize) {
-        self.records
-            .last()
-            .map_or((0, 0), |s| (s.text_end, s.ends_end))
+        self.start_of(self.records.len())
+    }
+
+    /// Where record `i` starts in the text and in the ends: where the one before it ends.
+    fn start_of(&self, i: usize) -> (usize, usize) {
+        match i {
+            0 => (0, 0),
+            _ => (self.records[i - 1].text_end, self.records[i - 1].ends_end),
+        }
+    }
+
+    /// Whether the chunk is to be sent: [`CHUNK_RECORDS`] records, or [`CHUNK_TEXT`] of text.
+    fn is_full(&self) -> bool {
+        self.len() >= CHUNK_RECORDS || self.text.len() >= CHUNK_TEXT
     }
 
     /// Adds a field to the open record. Its end is counted from the record's start, saturated
@@ -131,10 +142,7 @@ impl Chunk {
 
     /// Record `i`: its position and its fields.
     fn record(&self, i: usize) -> (i64, Fields<'_>) {
-        let (text, ends) = match i {
-            0 => (0, 0),
-            _ => (self.records[i - 1].text_end, self.records[i - 1].ends_end),
-        };
+        let (text, ends) = self.start_of(i);
         let span = self.records[i];
         let fields = Fields {
             text: &self.text[text..span.text_end],
@@ -447,6 +455,10 @@ enum Msg {
     Failed(String),
 }
 
+/// A file's reading stopped before its end without an error of its own: a reader thread died,
+/// or the splitter panicked (a bug).
+const READER_STOPPED: &str = "the reader of the file stopped before its end";
+
 /// The reading end of a file's records: chunk after chunk, from a reader thread or read on the
 /// spot.
 struct Feed {
@@ -491,7 +503,7 @@ impl CsvRecords {
     /// the text ends; at the end, or at an error (an I/O error, text that is not UTF-8, a record
     /// too long), the records before it stay in the chunk and `end` is set.
     fn fill(&mut self, chunk: &mut Chunk) {
-        while !self.ended && chunk.len() < CHUNK_RECORDS && chunk.text.len() < CHUNK_TEXT {
+        while !self.ended && !chunk.is_full() {
             let end = match self.csv.read(chunk) {
                 Ok(true) => {
                     self.records += 1;
@@ -527,9 +539,7 @@ impl Feed {
                         Ok(Msg::Records(chunk)) => self.current = chunk,
                         Ok(Msg::End) => return Ok(None),
                         Ok(Msg::Failed(message)) => return Err(message),
-                        Err(_) => {
-                            return Err("the reader of the file stopped before its end".into())
-                        }
+                        Err(_) => return Err(READER_STOPPED.into()),
                     }
                 }
                 Supply::Here(csv) => {
@@ -548,7 +558,7 @@ impl Feed {
                     }));
                     if filled.is_err() {
                         csv.ended = true;
-                        return Err("the reader of the file stopped before its end".into());
+                        return Err(READER_STOPPED.into());
                     }
                 }
             }
@@ -581,8 +591,7 @@ impl Sink {
             self.fail(message);
             return false;
         }
-        let full = self.chunk.len() >= CHUNK_RECORDS || self.chunk.text.len() >= CHUNK_TEXT;
-        !full || self.flush()
+        !self.chunk.is_full() || self.flush()
     }
 
     fn flush(&mut self) -> bool {
@@ -749,8 +758,9 @@ struct Shape {
     map: Vec<Option<usize>>,
 }
 
-/// A file's records, with the header resolved against a table's columns. The file is read on a
-/// thread of its own, ahead of the checks.
+/// A file's records, with the header resolved against a table's columns. A workbook or a long
+/// CSV file is read on a reader thread, ahead of the checks; a short CSV file on the spot
+/// ([`READER_THREAD_BYTES`]).
 pub(crate) struct Records {
     feed: Feed,
     shape: Shape,
